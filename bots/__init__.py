@@ -1,0 +1,1 @@
+"""The wiring: web server, CLI, scheduler jobs and the outbox sender. Nothing imports this package."""

@@ -1,0 +1,199 @@
+"""The ``loopline`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bots.config import ConfigError, Settings
+from bots.logs import configure_logging
+from channels.phone import normalise_phone
+from flows.definition import Survey, text_in
+from flows.survey_file import SurveyFileError, parse_survey
+from store import migrate, surveys
+from store.db import connect
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as error:
+        print(f"loopline: configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        result: int = args.run(settings, args)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loopline", description="Close the engagement loop with residents.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the webhooks, the sender and the scheduler")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    db.add_parser("upgrade", help="apply migrations").set_defaults(run=_db_upgrade)
+
+    survey = commands.add_parser("survey", help="survey definitions").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    load = survey.add_parser("load", help="validate and store survey YAML files")
+    load.add_argument("files", nargs="+", type=Path)
+    load.set_defaults(run=_survey_load)
+    survey.add_parser("list", help="list stored surveys").set_defaults(run=_survey_list)
+
+    results = commands.add_parser("results", help="a survey's results")
+    results.add_argument("slug")
+    results.add_argument("--csv", action="store_true", help="one row per participant, streamed")
+    results.set_defaults(run=_results)
+
+    chat = commands.add_parser("chat", help="try a survey from a simulated phone")
+    chat.add_argument(
+        "--as", dest="address", default="+447700900123", help="the phone number to pretend to be"
+    )
+    chat.set_defaults(run=_chat)
+    return parser
+
+
+def _upgrade(settings: Settings) -> None:
+    migrate.upgrade(settings.database_url)
+
+
+def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    _upgrade(settings)
+    print("Database is up to date.")
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from bots.serve import serve
+
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    _upgrade(settings)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _survey_load(settings: Settings, args: argparse.Namespace) -> int:
+    _upgrade(settings)
+    return asyncio.run(_load_surveys(settings, args.files))
+
+
+async def _load_surveys(settings: Settings, files: list[Path]) -> int:
+    db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
+    try:
+        async with db.sessions() as session:
+            stored = await surveys.all_surveys(session)
+        parsed: list[tuple[Survey, Path]] = []
+        for path in files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                print(f"{path}: cannot read: {error}", file=sys.stderr)
+                return 1
+            try:
+                others = [s for s in stored if s.slug not in {p.slug for p, _ in parsed}] + [
+                    p for p, _ in parsed
+                ]
+                parsed.append((parse_survey(text, str(path), others=others), path))
+            except SurveyFileError as error:
+                print(error, file=sys.stderr)
+                return 1
+        now = datetime.now(UTC)
+        async with db.writing(), db.sessions() as session, session.begin():
+            for survey, path in parsed:
+                await surveys.save_survey(session, survey=survey, source=str(path), now=now)
+        for survey, _ in parsed:
+            title = text_in(survey.title, survey.default_language, survey.default_language)
+            questions = len(survey.questions)
+            print(
+                f"Loaded {survey.slug}: {title!r}, keyword {survey.keyword}, {questions} questions, "
+                f"open {survey.opens} to {survey.closes}"
+            )
+        return 0
+    finally:
+        await db.dispose()
+
+
+def _survey_list(settings: Settings, args: argparse.Namespace) -> int:
+    _upgrade(settings)
+
+    async def listing() -> int:
+        db = connect(settings.database_url)
+        try:
+            async with db.sessions() as session:
+                stored = await surveys.all_surveys(session)
+        finally:
+            await db.dispose()
+        today = datetime.now(settings.timezone).date()
+        print(f"{'slug':<24} {'keyword':<10} {'opens':<10}  {'closes':<10}  status")
+        for s in stored:
+            print(f"{s.slug:<24} {s.keyword:<10} {s.opens}  {s.closes}  {_status(s, today)}")
+        if not stored:
+            print("(no surveys yet: loopline survey load FILE.yaml)")
+        return 0
+
+    return asyncio.run(listing())
+
+
+def _status(survey: Survey, today: date) -> str:
+    if today < survey.opens:
+        return "upcoming"
+    return "open" if today <= survey.closes else "closed"
+
+
+def _results(settings: Settings, args: argparse.Namespace) -> int:
+    from bots.results import write_csv, write_summary
+
+    _upgrade(settings)
+
+    async def report() -> int:
+        db = connect(settings.database_url)
+        try:
+            async with db.sessions() as session:
+                found = {s.slug: s for s in await surveys.all_surveys(session)}.get(args.slug)
+                if found is None:
+                    print(f"loopline: no survey {args.slug!r} (see: loopline survey list)", file=sys.stderr)
+                    return 1
+                if args.csv:
+                    await write_csv(session, found, sys.stdout)
+                else:
+                    await write_summary(session, found, sys.stdout)
+        finally:
+            await db.dispose()
+        return 0
+
+    return asyncio.run(report())
+
+
+def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bots.chat import run_chat
+
+    _upgrade(settings)
+    logging.getLogger().setLevel(
+        max(logging.WARNING, logging.getLogger().level)
+    )  # keep the screen for the chat
+    run_chat(settings, normalise_phone(args.address))
+    return 0
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Settings, read once from the environment. No other module reads ``os.environ``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from flows.quiet_hours import QuietHours
+from flows.state import Policy
+from store.db import DEFAULT_URL
+
+
+class Secret(str):
+    """A string that keeps itself out of logs and tracebacks."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioSettings:
+    account_sid: str
+    auth_token: Secret = field(repr=False)
+    from_number: str | None
+    messaging_service_sid: str | None
+    api_base_url: str | None
+    segments_per_second: float
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    sqlite_synchronous: str
+    public_url: str
+    host: str
+    port: int
+    timezone: ZoneInfo
+    quiet_hours: QuietHours
+    policy: Policy
+    send_max_attempts: int
+    retry_base_seconds: float
+    twilio: TwilioSettings | None
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def number(key: str, default: float) -> float:
+            raw = env.get(key, "").strip()
+            if not raw:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigError(f"{key} must be a number, not {raw!r}") from None
+
+        try:
+            timezone = ZoneInfo(env.get("LOOPLINE_TIMEZONE", "Europe/London"))
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"LOOPLINE_TIMEZONE is not a known time zone: {exc}") from None
+        try:
+            quiet = QuietHours.parse(env.get("LOOPLINE_QUIET_HOURS", "21:00-08:00"))
+        except ValueError as exc:
+            raise ConfigError(f"LOOPLINE_QUIET_HOURS: {exc}") from None
+        policy = Policy(
+            council=env.get("LOOPLINE_COUNCIL_NAME", "the council"),
+            help_contact=env.get("LOOPLINE_HELP_CONTACT", ""),
+            expiry=timedelta(hours=number("LOOPLINE_SURVEY_EXPIRY_HOURS", 72)),
+            reminder_after=timedelta(hours=number("LOOPLINE_REMINDER_AFTER_HOURS", 48)),
+        )
+        if policy.reminder_after >= policy.expiry:
+            raise ConfigError("LOOPLINE_REMINDER_AFTER_HOURS must be less than LOOPLINE_SURVEY_EXPIRY_HOURS")
+        return cls(
+            database_url=env.get("LOOPLINE_DATABASE_URL", DEFAULT_URL),
+            sqlite_synchronous=env.get("LOOPLINE_SQLITE_SYNCHRONOUS", "NORMAL"),
+            public_url=env.get("LOOPLINE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
+            host=env.get("LOOPLINE_HOST", "127.0.0.1"),
+            port=int(number("LOOPLINE_PORT", 8080)),
+            timezone=timezone,
+            quiet_hours=quiet,
+            policy=policy,
+            send_max_attempts=int(number("LOOPLINE_SEND_MAX_ATTEMPTS", 5)),
+            retry_base_seconds=number("LOOPLINE_RETRY_BASE_SECONDS", 5),
+            twilio=_twilio(env, number),
+            log_level=env.get("LOOPLINE_LOG_LEVEL", "INFO").upper(),
+        )
+
+
+def _twilio(env: Mapping[str, str], number: object) -> TwilioSettings | None:
+    sid = env.get("TWILIO_ACCOUNT_SID", "").strip()
+    token = env.get("TWILIO_AUTH_TOKEN", "").strip()
+    if not sid and not token:
+        return None
+    if not sid or not token:
+        raise ConfigError("set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither")
+    sender = env.get("TWILIO_FROM_NUMBER", "").strip() or None
+    service = env.get("TWILIO_MESSAGING_SERVICE_SID", "").strip() or None
+    if (sender is None) == (service is None):
+        raise ConfigError("set exactly one of TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID")
+    assert callable(number)
+    return TwilioSettings(
+        account_sid=sid,
+        auth_token=Secret(token),
+        from_number=sender,
+        messaging_service_sid=service,
+        api_base_url=env.get("TWILIO_API_BASE_URL", "").strip() or None,
+        segments_per_second=number("TWILIO_SEGMENTS_PER_SECOND", 10),
+        timeout=number("TWILIO_TIMEOUT_SECONDS", 10),
+    )

@@ -1,0 +1,179 @@
+"""The outbox sender: the only code that calls a channel's ``send``.
+
+A row is claimed (status "sending") in its own short transaction before the provider call, so it is
+sent at most once; a row still "sending" after a crash is reported as interrupted and never resent.
+Replies to residents are claimed before bulk messages. Each channel has a token bucket counted in SMS
+segments, so the provider's rate is used but never exceeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from channels.base import Button, OutboundMessage
+from channels.errors import AddressInvalid, RecipientOptedOut, SendError
+from flows.segments import segments
+from store import outbox, residents
+from store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class SendingChannel(Protocol):
+    name: str
+
+    async def send(self, message: OutboundMessage) -> str: ...
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate)
+        self._tokens = self.burst
+        self._at = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    def available(self) -> int:
+        self._refill()
+        return int(self._tokens)
+
+    async def take(self, tokens: float) -> None:
+        async with self._lock:
+            self._refill()
+            while self._tokens < min(tokens, self.burst):
+                await asyncio.sleep((min(tokens, self.burst) - self._tokens) / self.rate)
+                self._refill()
+            self._tokens -= tokens
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Sender:
+    db: Database
+    channels: Mapping[str, SendingChannel]
+    rates: Mapping[str, float] = field(default_factory=dict)  # segments a second, per channel
+    max_attempts: int = 5
+    retry_base_seconds: float = 5.0
+    batch: int = 50
+    clock: Callable[[], datetime] = utc_now
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.channels:
+            rate = self.rates.get(name)
+            if rate:
+                self._buckets[name] = TokenBucket(rate)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, idle_wait: float = 1.0) -> None:
+        """Send until cancelled; sleeps when the outbox is empty until woken or ``idle_wait`` passes."""
+        while True:
+            self._wake.clear()
+            try:
+                sent = await self.drain_once()
+            except Exception:
+                log.exception("outbox drain failed; retrying")
+                sent = 0
+            if not sent:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), idle_wait)
+
+    async def drain_once(self) -> int:
+        """Claim and send what is due now on every channel; the number of rows handled."""
+        handled = 0
+        for name in self.channels:
+            bucket = self._buckets.get(name)
+            limit = self.batch if bucket is None else max(1, min(self.batch, bucket.available()))
+            async with self.db.writing(), self.db.sessions() as session, session.begin():
+                claimed = await outbox.claim_due(session, now=self.clock(), channels=[name], limit=limit)
+            if claimed:
+                await asyncio.gather(*(self._send(message) for message in claimed))
+            handled += len(claimed)
+        return handled
+
+    async def drain_until_empty(self) -> int:
+        total = 0
+        while sent := await self.drain_once():
+            total += sent
+        return total
+
+    async def _send(self, claimed: outbox.Claimed) -> None:
+        channel = self.channels[claimed.channel]
+        bucket = self._buckets.get(claimed.channel)
+        if bucket is not None:
+            await bucket.take(segments(claimed.body))
+        buttons = tuple(Button(label, value) for label, value in (claimed.buttons or {}).get("choices", []))
+        message = OutboundMessage(claimed.id, claimed.to, claimed.body, buttons)
+        context = {"outbox_id": claimed.id, "channel": claimed.channel, "attempt": claimed.attempts}
+        try:
+            provider_id = await channel.send(message)
+        except SendError as error:
+            await self._record_failure(claimed, error, context)
+            return
+        except Exception as error:  # a bug or an unexpected SDK error: retry within the attempt limit
+            log.exception("unexpected error while sending", extra=context)
+            await self._record_failure(claimed, error, context)
+            return
+        async with self.db.writing(), self.db.sessions() as session, session.begin():
+            await outbox.mark_sent(session, outbox_id=claimed.id, provider_id=provider_id, now=self.clock())
+        log.info("sent", extra=context)
+
+    async def _record_failure(
+        self, claimed: outbox.Claimed, error: Exception, context: dict[str, object]
+    ) -> None:
+        now = self.clock()
+        code = error.provider_code if isinstance(error, SendError) else None
+        description = f"{type(error).__name__}: {error}"
+        retryable = not isinstance(error, SendError) or error.retryable
+        async with self.db.writing(), self.db.sessions() as session, session.begin():
+            if isinstance(error, RecipientOptedOut):
+                await residents.mark_opted_out(session, resident_id=claimed.resident_id, at=now)
+            if isinstance(error, AddressInvalid):
+                await residents.mark_address_invalid(
+                    session, address_id=claimed.address_id, reason=code or "invalid"
+                )
+            if retryable and claimed.attempts < self.max_attempts:
+                delay = self.retry_base_seconds * 2 ** (claimed.attempts - 1) * random.uniform(0.8, 1.2)
+                retry_after = getattr(error, "retry_after", None)
+                if retry_after:
+                    delay = max(delay, float(retry_after))
+                await outbox.schedule_retry(
+                    session,
+                    outbox_id=claimed.id,
+                    at=now + timedelta(seconds=delay),
+                    error_code=code,
+                    error=description,
+                    now=now,
+                )
+                log.warning(
+                    "send failed; will retry",
+                    extra={**context, "error": type(error).__name__, "retry_in": round(delay, 2)},
+                )
+            else:
+                if retryable:
+                    description = f"gave up after {claimed.attempts} attempts: {description}"
+                await outbox.mark_failed(
+                    session, outbox_id=claimed.id, error_code=code, error=description, now=now
+                )
+                log.warning("send failed", extra={**context, "error": type(error).__name__, "code": code})

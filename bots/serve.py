@@ -1,0 +1,84 @@
+"""``loopline serve``: webhooks, the sender and the scheduler in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import UTC, datetime
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bots.app import Loopline, build
+from bots.config import Settings
+from bots.web import create_app
+from store import outbox
+
+log = logging.getLogger(__name__)
+
+
+async def report_interrupted_sends(loopline: Loopline) -> list[int]:
+    """At start-up: rows a previous process left mid-send are reported and never resent."""
+    async with loopline.db.writing(), loopline.db.sessions() as session, session.begin():
+        ids = await outbox.interrupt_unfinished_sends(session, now=datetime.now(UTC))
+    if ids:
+        log.warning(
+            "messages were being sent when Loopline stopped; not resending them",
+            extra={"outbox_ids": ids[:50], "count": len(ids)},
+        )
+    return ids
+
+
+def schedule_jobs(loopline: Loopline) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=loopline.settings.timezone)
+
+    async def sweep_sessions() -> None:
+        reminded, expired = await loopline.conversations.sweep(
+            now=datetime.now(UTC), quiet_hours=loopline.settings.quiet_hours
+        )
+        if reminded or expired:
+            log.info("survey sweep", extra={"reminders": reminded, "expired": expired})
+
+    scheduler.add_job(
+        sweep_sessions,
+        "interval",
+        minutes=1,
+        id="sweep_sessions",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    return scheduler
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set). The database must already be migrated."""
+    loopline = build(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(create_app(loopline.services()), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await report_interrupted_sends(loopline)
+    await site.start()
+    sender = asyncio.create_task(loopline.sender.run(), name="outbox-sender")
+    scheduler = schedule_jobs(loopline)
+    scheduler.start()
+    log.info(
+        "Loopline is listening",
+        extra={"host": settings.host, "port": settings.port, "sms": loopline.sms is not None},
+    )
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        await runner.cleanup()
+        await loopline.close()

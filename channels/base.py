@@ -1,0 +1,83 @@
+"""Provider-neutral value types shared by every channel adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """A webhook request as the provider sent it, independent of any web framework.
+
+    ``url`` is the public URL the provider called (configured base URL + path + query), never the URL
+    the local server saw behind a proxy: providers sign the public one.
+    """
+
+    url: str
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message from a resident or staff member, normalised."""
+
+    channel: str  # "sms", "telegram", "sim", ...
+    sender: str  # provider address: E.164 for SMS, chat id for Telegram
+    text: str
+    provider_id: str  # the provider's idempotency key (MessageSid, update_id, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A tappable answer on channels that have buttons; SMS renders the text instead."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message to send; ``id`` is Loopline's outbox id, used to correlate delivery callbacks."""
+
+    id: int
+    to: str
+    text: str
+    buttons: tuple[Button, ...] = field(default=())
+
+
+class DeliveryStatus(StrEnum):
+    """Delivery states in the order they can happen; a later state never goes back to an earlier one."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.UNDELIVERED: 3,
+    DeliveryStatus.FAILED: 3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A delivery report for a message we sent."""
+
+    outbox_id: int | None  # our id, from the callback URL
+    provider_id: str | None
+    status: DeliveryStatus | None  # None: a status we do not track (e.g. "read"); ignore
+    error_code: str | None = None

@@ -1,0 +1,163 @@
+"""The tables. Timestamps are timezone-aware UTC everywhere, SQLite included."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; SQLite hands them back naive, so UTC is put back on load."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), date: Date(), dict[str, Any]: JSON()}
+
+
+class SurveyRow(Base):
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    keyword: Mapped[str] = mapped_column(String(20), index=True)
+    opens: Mapped[date]
+    closes: Mapped[date]
+    definition: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(String(500))
+    loaded_at: Mapped[datetime]
+
+
+class ResidentRow(Base):
+    """A person. Their conversation state is a JSON document the engine reads and writes whole."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    opted_out_at: Mapped[datetime | None]
+    language: Mapped[str | None] = mapped_column(String(8))
+    state: Mapped[dict[str, Any]]
+    # when the sweeper must next look at this resident's survey in progress (reminder or expiry)
+    session_due_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class AddressRow(Base):
+    """One way to reach a resident: a phone number (E.164) or a Telegram chat."""
+
+    __tablename__ = "addresses"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    invalid_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class InboundRow(Base):
+    """Every provider message id accepted, so a redelivered webhook is a no-op."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str] = mapped_column(String(64))
+    address_id: Mapped[int | None] = mapped_column(ForeignKey("addresses.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+
+class ResponseRow(Base):
+    """One resident's taking part in one survey; ``participant`` is the pseudonymous id in exports."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    participant: Mapped[str] = mapped_column(String(16), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))  # None while in progress
+
+
+class AnswerRow(Base):
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("response_id", "question"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id"))
+    question: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    answered_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """A message to send. Status only moves forward (see ``STATUS_RANK``)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    address_id: Mapped[int] = mapped_column(ForeignKey("addresses.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[dict[str, Any] | None]
+    kind: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer)  # 0: replies to residents, before 1: bulk
+    status: Mapped[str] = mapped_column(String(16))
+    status_rank: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

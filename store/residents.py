@@ -1,0 +1,133 @@
+"""Residents, their addresses, and the conversation state the engine keeps for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows.state import Resident, Session
+from store.models import AddressRow, ResidentRow
+from store.sql import insert_ignoring_duplicates
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A resident as the engine sees them, with the ids needed to save what happens next."""
+
+    resident_id: int
+    address_id: int
+    resident: Resident
+
+
+def to_state(resident: Resident) -> dict[str, Any]:
+    return {
+        "session": resident.session.to_json() if resident.session else None,
+        "completed": sorted(resident.completed),
+    }
+
+
+def from_row(row: ResidentRow) -> Resident:
+    state = row.state or {}
+    session = state.get("session")
+    return Resident(
+        opted_out=row.opted_out_at is not None,
+        language=row.language,
+        session=Session.from_json(session) if session else None,
+        completed=frozenset(state.get("completed", ())),
+    )
+
+
+async def find(session: AsyncSession, *, channel: str, address: str, lock: bool = True) -> Known | None:
+    """The resident behind an address; ``lock`` holds their row until commit (PostgreSQL) so two
+    messages from one person are handled one after the other."""
+    query = (
+        select(ResidentRow, AddressRow.id)
+        .join(AddressRow, AddressRow.resident_id == ResidentRow.id)
+        .where(AddressRow.channel == channel, AddressRow.address == address)
+    )
+    if lock:
+        query = query.with_for_update(of=ResidentRow)
+    found = (await session.execute(query)).first()
+    if found is None:
+        return None
+    row, address_id = found
+    return Known(row.id, address_id, from_row(row))
+
+
+async def find_or_create(session: AsyncSession, *, channel: str, address: str, now: datetime) -> Known:
+    """The resident behind an address, creating a new person on first contact (safe under races)."""
+    known = await find(session, channel=channel, address=address)
+    if known is not None:
+        return known
+    fresh = Resident()
+    resident_id = await session.scalar(
+        insert(ResidentRow)
+        .values(created_at=now, opted_out_at=None, language=None, state=to_state(fresh))
+        .returning(ResidentRow.id)
+    )
+    assert resident_id is not None
+    new_address = insert_ignoring_duplicates(session, AddressRow).values(
+        resident_id=resident_id, channel=channel, address=address, created_at=now
+    )
+    address_id = await session.scalar(new_address.returning(AddressRow.id))
+    if address_id is None:  # another request created this address first: use theirs
+        await session.execute(delete(ResidentRow).where(ResidentRow.id == resident_id))
+        known = await find(session, channel=channel, address=address)
+        assert known is not None
+        return known
+    return Known(resident_id, address_id, fresh)
+
+
+async def save(
+    session: AsyncSession, *, before: Known, resident: Resident, due_at: datetime | None, now: datetime
+) -> None:
+    """Write the engine's new view of a resident (state, language, opt-out)."""
+    values: dict[str, Any] = {
+        "state": to_state(resident),
+        "language": resident.language,
+        "session_due_at": due_at,
+    }
+    if resident.opted_out != before.resident.opted_out:
+        values["opted_out_at"] = now if resident.opted_out else None
+    await session.execute(update(ResidentRow).where(ResidentRow.id == before.resident_id).values(**values))
+
+
+async def mark_opted_out(session: AsyncSession, *, resident_id: int, at: datetime) -> None:
+    """Opt a resident out on a provider's word (e.g. Twilio 21610): everywhere, from now on."""
+    await session.execute(
+        update(ResidentRow)
+        .where(ResidentRow.id == resident_id, ResidentRow.opted_out_at.is_(None))
+        .values(opted_out_at=at)
+    )
+
+
+async def mark_address_invalid(session: AsyncSession, *, address_id: int, reason: str) -> None:
+    await session.execute(update(AddressRow).where(AddressRow.id == address_id).values(invalid_reason=reason))
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    resident_id: int
+    address_id: int
+    channel: str
+    resident: Resident
+
+
+async def due_sessions(session: AsyncSession, *, now: datetime, limit: int = 500) -> Sequence[Due]:
+    """Residents whose survey in progress needs a reminder or has expired, with their latest address."""
+    query = (
+        select(ResidentRow, AddressRow.id, AddressRow.channel)
+        .join(AddressRow, AddressRow.resident_id == ResidentRow.id)
+        .where(ResidentRow.session_due_at <= now)
+        .order_by(ResidentRow.session_due_at, AddressRow.id.desc())
+        .limit(limit)
+    )
+    seen: dict[int, Due] = {}
+    for row, address_id, channel in (await session.execute(query)).all():
+        seen.setdefault(row.id, Due(row.id, address_id, channel, from_row(row)))
+    return list(seen.values())
