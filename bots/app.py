@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from bots.catalogue import CatalogueCache
 from bots.config import Settings
 from bots.conversation import Conversations
-from bots.sender import Sender, SendingChannel
+from bots.sender import Sender, SendingChannel, utc_now
 from bots.web import Services
 from channels.twilio_sms import TwilioSms
 from store.db import Database, connect
@@ -21,10 +22,15 @@ class Loopline:
     conversations: Conversations
     sender: Sender
     sms: TwilioSms | None
+    clock: Callable[[], datetime]
 
     def services(self) -> Services:
         return Services(
-            db=self.db, conversations=self.conversations, public_url=self.settings.public_url, sms=self.sms
+            db=self.db,
+            conversations=self.conversations,
+            public_url=self.settings.public_url,
+            sms=self.sms,
+            clock=self.clock,
         )
 
     async def close(self) -> None:
@@ -33,8 +39,14 @@ class Loopline:
         await self.db.dispose()
 
 
-def build(settings: Settings, *, extra_channels: Mapping[str, SendingChannel] | None = None) -> Loopline:
-    """Wire everything (call inside the event loop). ``extra_channels`` adds e.g. the simulator."""
+def build(
+    settings: Settings,
+    *,
+    extra_channels: Mapping[str, SendingChannel] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Loopline:
+    """Wire everything (call inside the event loop). ``extra_channels`` adds e.g. the simulator;
+    ``clock`` lets tests and the simulator choose the time."""
     db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
     sms = _sms(settings)
     channels: dict[str, SendingChannel] = dict(extra_channels or {})
@@ -48,6 +60,7 @@ def build(settings: Settings, *, extra_channels: Mapping[str, SendingChannel] | 
         rates=rates,
         max_attempts=settings.send_max_attempts,
         retry_base_seconds=settings.retry_base_seconds,
+        clock=clock,
     )
     conversations = Conversations(
         db=db,
@@ -56,7 +69,7 @@ def build(settings: Settings, *, extra_channels: Mapping[str, SendingChannel] | 
         timezone=settings.timezone,
         on_queued=sender.wake,
     )
-    return Loopline(settings, db, conversations, sender, sms)
+    return Loopline(settings, db, conversations, sender, sms, clock)
 
 
 def _sms(settings: Settings) -> TwilioSms | None:
