@@ -19,11 +19,21 @@ from store.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SURVEY = ROOT / "examples" / "parks.yaml"
-POSTGRES_URL = os.environ.get("LOOPLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "LOOPLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 PUBLIC_URL = "https://loopline.example.gov.uk"
 
-_UNSAFE_ENV = ("TWILIO_EDGE", "TWILIO_REGION", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
-               "ALL_PROXY", "all_proxy")
+_UNSAFE_ENV = (
+    "TWILIO_EDGE",
+    "TWILIO_REGION",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
 
 
 @pytest.fixture(autouse=True)

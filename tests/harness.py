@@ -49,12 +49,22 @@ class Harness:
     http: aiohttp.ClientSession
     local_url: str
 
-    async def text(self, body: str, *, sender: str = RESIDENT, sid: str | None = None,
-                   extra: Mapping[str, str] | None = None) -> int:
+    async def text(
+        self,
+        body: str,
+        *,
+        sender: str = RESIDENT,
+        sid: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> int:
         """A resident texts the council: Twilio posts a signed webhook; returns Loopline's HTTP status."""
-        form = self.twilio.inbound_form(from_=sender, to=COUNCIL_NUMBER, body=body, message_sid=sid, extra=extra)
+        form = self.twilio.inbound_form(
+            from_=sender, to=COUNCIL_NUMBER, body=body, message_sid=sid, extra=extra
+        )
         status, _ = await self.twilio.send_inbound(
-            self.http, public_url=f"{PUBLIC_URL}/webhooks/twilio/sms", local_url=f"{self.local_url}/webhooks/twilio/sms",
+            self.http,
+            public_url=f"{PUBLIC_URL}/webhooks/twilio/sms",
+            local_url=f"{self.local_url}/webhooks/twilio/sms",
             params=form,
         )
         return status

@@ -57,7 +57,9 @@ async def test_help_gives_the_leads_contact_and_repeats_the_question(server: Har
 async def test_a_resident_who_texts_stop_mid_survey_hears_nothing_more_until_start(server: Harness) -> None:
     replies = await server.conversation("PARKS", "1", "STOP", "3", "PARKS")
 
-    assert replies[-1] == "You won't get any more messages from Exampleshire Council. Reply START to join again."
+    assert (
+        replies[-1] == "You won't get any more messages from Exampleshire Council. Reply START to join again."
+    )
     [resident] = await server.rows("SELECT opted_out_at FROM residents")
     assert resident.opted_out_at is not None
     [response] = await server.rows("SELECT outcome FROM responses")
