@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -108,8 +108,10 @@ class Conversation:
         self.now += timedelta(**delta)
 
     def remind(self) -> list[str]:
-        kw = {"catalogue": self.catalogue, "now": self.now, "policy": self.policy}
-        return self._took(remind(self.resident, buttons=self.buttons, **kw))
+        transition = remind(
+            self.resident, catalogue=self.catalogue, now=self.now, policy=self.policy, buttons=self.buttons
+        )
+        return self._took(transition)
 
     def expire(self) -> list[str]:
         return self._took(expire(self.resident, catalogue=self.catalogue, now=self.now, policy=self.policy))
@@ -146,9 +148,6 @@ class Conversation:
     def ended(self) -> list[tuple[str, Outcome]]:
         return [(e.survey, e.outcome) for e in self.effects if isinstance(e, ResponseEnded)]
 
-    def last_of(self, kind: type[Effect]) -> list[Effect]:
-        return [effect for effect in self.last.effects if isinstance(effect, kind)]
-
 
 class Transcript(Conversation):
     """A finished conversation; unpacks as ``replies, answers``."""
@@ -170,7 +169,3 @@ def play(
     for message in messages:
         transcript.send(message)
     return transcript
-
-
-def texts(effects: Iterable[Effect]) -> list[str]:
-    return [effect.text for effect in effects if isinstance(effect, Reply)]
