@@ -47,7 +47,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "loopline.db"
     migrate.upgrade(f"sqlite:///{path}")
     return path
@@ -87,7 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """An empty, migrated database of each kind; every test using it runs on both."""
     if request.param == "sqlite":
         path = tmp_path / "loopline.db"
-        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
     else:
         url = request.getfixturevalue("_postgres_migrated")

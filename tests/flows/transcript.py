@@ -42,8 +42,8 @@ lead: {{name: Waste team, contact: waste@example.gov.uk}}
 purpose: Check the new collection days.
 can_influence: the collection day
 cannot_influence: the fortnightly schedule
-opens: 2026-11-01
-closes: 2026-12-31
+opens: {opens}
+closes: {closes}
 languages: {languages}
 questions:
   - id: happy
@@ -56,7 +56,14 @@ questions:
 """
 
 
-def yesno_survey(*, welsh: bool, keyword: str = "BINS", slug: str = "bins-2026") -> Survey:
+def yesno_survey(
+    *,
+    welsh: bool,
+    keyword: str = "BINS",
+    slug: str = "bins-2026",
+    opens: str = "2026-11-01",
+    closes: str = "2026-12-31",
+) -> Survey:
     """A small yes/no survey, written as a council would write it and read with ``parse_survey``."""
     if welsh:
         text = "en: Are you happy with the new day?, cy: Ydych chi'n hapus gyda'r diwrnod newydd?"
@@ -65,7 +72,13 @@ def yesno_survey(*, welsh: bool, keyword: str = "BINS", slug: str = "bins-2026")
     else:
         text, comment, languages = "en: Are you happy with the new day?", "en: Anything else?", "[en]"
     yaml = YESNO_YAML.format(
-        slug=slug, keyword=keyword, languages=languages, text=text, comment=comment
+        slug=slug,
+        keyword=keyword,
+        languages=languages,
+        text=text,
+        comment=comment,
+        opens=opens,
+        closes=closes,
     )
     return parse_survey(yaml, f"{slug}.yaml")
 
@@ -139,6 +152,18 @@ class Conversation:
     @property
     def statuses(self) -> dict[str, AnswerStatus]:
         return {a.question: a.status for a in self.effects if isinstance(a, AnswerRecorded)}
+
+    @property
+    def in_progress(self) -> str | None:
+        """The slug of the survey in progress, if any."""
+        session = self.resident.session
+        return None if session is None else session.survey
+
+    @property
+    def question(self) -> str | None:
+        """The id of the question waiting for an answer, if any."""
+        session = self.resident.session
+        return None if session is None else session.question
 
     @property
     def started(self) -> list[str]:
