@@ -88,6 +88,8 @@ def handle_message(
         return Transition(resident, ())  # nothing more until they opt back in
 
     resident, ended = _end_if_expired(resident, ctx)
+    if resident.session is not None:  # any message counts as activity: the expiry clock restarts
+        resident = replace(resident, session=replace(resident.session, last_activity_at=now, reminded=False))
     if command is Command.STOP:
         return _stop(resident, ended, ctx)
     if command is Command.HELP:
@@ -106,15 +108,16 @@ def handle_message(
     survey = catalogue.surveys[session.survey]
     question = survey.question(session.question)
     understood, value = _understand(text, question, survey)
-    if not understood:
+    same_keyword = normalise(text).upper() == survey.keyword
+    if not understood or same_keyword:
         other = catalogue.by_keyword(text, now.date())
         if other is not None and other.slug == survey.slug:
             prompt = say("resume", session.language, title=_title(survey, session.language))
             return Transition(resident, (*ended, *_ask(survey, question, session.language, ctx, prompt)))
-        if other is not None and other.is_open_on(now.date()):
+        if other is not None and other.is_open_on(now.date()) and other.slug not in resident.completed:
             quitting = ResponseEnded(survey.slug, Outcome.ABANDONED, now)
             return _join(replace(resident, session=None), other, (*ended, quitting), ctx)
-        return _retry_or_move_on(resident, survey, question, ended, ctx)
+        return _retry_or_move_on(resident, survey, question, text, ended, ctx)
     status = AnswerStatus.SKIPPED if value is None else AnswerStatus.ANSWERED
     return _advance(resident, survey, question, value, status, ended, ctx, prefix="")
 
@@ -126,9 +129,9 @@ def remind(
     session = resident.session
     if resident.opted_out or session is None or session.reminded or now < policy.reminder_due(session):
         return Transition(resident, ())
-    if now >= policy.expires_at(session) or session.survey not in catalogue.surveys:
+    survey = catalogue.surveys.get(session.survey)
+    if survey is None or now >= policy.expires_at(session) or now.date() > survey.closes:
         return expire(resident, catalogue=catalogue, now=now, policy=policy)
-    survey = catalogue.surveys[session.survey]
     ctx = _Context(catalogue, now, policy, buttons)
     prompt = say("reminder", session.language, title=_title(survey, session.language))
     asked = _ask(
@@ -194,7 +197,12 @@ def _advance(
 
 
 def _retry_or_move_on(
-    resident: Resident, survey: Survey, question: Question, ended: tuple[Effect, ...], ctx: _Context
+    resident: Resident,
+    survey: Survey,
+    question: Question,
+    text: str,
+    ended: tuple[Effect, ...],
+    ctx: _Context,
 ) -> Transition:
     session = resident.session
     assert session is not None
@@ -204,7 +212,8 @@ def _retry_or_move_on(
             resident, survey, question, None, AnswerStatus.UNANSWERED, ended, ctx, prefix=moving_on
         )
     session = replace(session, retries=session.retries + 1, last_activity_at=ctx.now)
-    reply = Reply(_what_we_expect(question, session.language), _choices(question, session.language, survey))
+    expected = _what_we_expect(question, session.language, blank=not text.strip())
+    reply = Reply(expected, _choices(question, session.language, survey))
     return Transition(replace(resident, session=session), (*ended, reply))
 
 
@@ -351,15 +360,17 @@ def _how_to_answer(question: Question, language: str) -> str:
     return how.strip()
 
 
-def _what_we_expect(question: Question, language: str) -> str:
+def _what_we_expect(question: Question, language: str, *, blank: bool) -> str:
     if question.type == "choice":
         text = say("retry_choice", language, count=len(question.options))
     elif question.type == "scale":
         text = say("retry_scale", language, low=question.min, high=question.max)
     elif question.type == "yesno":
         text = say("retry_yesno", language)
+    elif blank:
+        text = say("retry_text_empty", language)
     else:
-        text = say("retry_text_long", language, limit=question.max_length)  # empty text is never sent
+        text = say("retry_text_long", language, limit=question.max_length)
     return text + (say("reply_skip", language) if question.optional else "")
 
 

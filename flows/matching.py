@@ -11,6 +11,7 @@ from flows.definition import Question
 
 _EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
 _SPACES = re.compile(r"\s+")
+_SIGNED_NUMBER = re.compile(r"[-+]?\d+")
 
 NUMBER_WORDS = {
     # English
@@ -22,7 +23,7 @@ NUMBER_WORDS = {
 }  # fmt: skip
 
 YES_WORDS = {"y", "yes", "yeah", "yea", "yep", "yup", "ya", "aye", "sure", "ok", "okay"}
-NO_WORDS = {"n", "no", "nope", "nah", "na"}
+NO_WORDS = {"n", "no", "nope", "nah"}
 WELSH_YES = {"ie", "do", "oes", "ydw", "ydy", "ydi"}
 WELSH_NO = {"na", "naddo", "nac oes", "nage", "nac ydw", "dim"}
 
@@ -37,7 +38,8 @@ def normalise(text: str) -> str:
 def match_choice(reply: str, question: Question, languages: Sequence[str]) -> str | None:
     """The option id a reply means: its number, its letter, its id or text (any language), or a near miss."""
     answer = normalise(reply)
-    if not answer:
+    signed = reply.strip().rstrip(".!")
+    if not answer or (signed[:1] in "+-" and _SIGNED_NUMBER.fullmatch(signed)):
         return None
     options = question.options
     if answer.isdigit():
@@ -63,8 +65,9 @@ def match_choice(reply: str, question: Question, languages: Sequence[str]) -> st
 def match_scale(reply: str, low: int, high: int) -> int | None:
     """A whole number in [low, high], given as digits or a number word (with a small typo allowed)."""
     answer = normalise(reply)
-    if re.fullmatch(r"-?\d+", answer):
-        value = int(answer)
+    signed = reply.strip().rstrip(".!")
+    if _SIGNED_NUMBER.fullmatch(signed):
+        value = int(signed)
     elif answer in NUMBER_WORDS:
         value = NUMBER_WORDS[answer]
     else:

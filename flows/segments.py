@@ -14,13 +14,23 @@ def is_gsm(text: str) -> bool:
 
 
 def segments(text: str) -> int:
-    """Segments Twilio bills for ``text`` (an empty text still costs one)."""
-    if is_gsm(text):
-        units = sum(2 if ch in GSM_EXTENSION else 1 for ch in text)
-        single, part = 160, 153
-    else:
-        units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)  # astral characters are surrogate pairs
-        single, part = 70, 67
-    if units <= single:
+    """Segments Twilio bills for ``text`` (an empty text still costs one).
+
+    A character that takes two units (a GSM extension character, or an astral character in UCS-2) is
+    never split between two parts, so parts are filled one character at a time.
+    """
+    gsm = is_gsm(text)
+    costs = (
+        [2 if ch in GSM_EXTENSION else 1 for ch in text]
+        if gsm
+        else [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    )
+    single, part = (160, 153) if gsm else (70, 67)
+    if sum(costs) <= single:
         return 1
-    return -(-units // part)
+    parts, used = 1, 0
+    for cost in costs:
+        if used + cost > part:
+            parts, used = parts + 1, 0
+        used += cost
+    return parts

@@ -164,11 +164,6 @@ def test_scale_out_of_range_or_not_a_number_is_invalid(reply: str) -> None:
     assert "rating" not in chat.answers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: matching.match_scale normalises first, and normalise() strips the leading '-' as edge "
-    "punctuation, so '-5' is stored as 5 (the regex's '-?' can never match)",
-)
 def test_a_negative_number_on_a_scale_is_out_of_range() -> None:
     chat = play(["PARKS", "1", "-5"])
 
@@ -203,11 +198,7 @@ def test_welsh_yes_is_not_an_answer_in_an_english_only_survey() -> None:
     assert chat.replies[-1] == "Sorry, please reply YES or NO."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: flows/matching.py NO_WORDS contains 'na', so the Welsh 'na' is a no "
-    "in an English-only survey",
-)
+# regression: 'na' was in matching.NO_WORDS
 def test_welsh_no_is_not_an_answer_in_an_english_only_survey() -> None:
     chat = play(["BINS", "na"], BINS)
 
@@ -271,11 +262,7 @@ def test_a_too_long_free_text_answer_is_refused_with_the_limit() -> None:
     assert "why" not in chat.answers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: engine._what_we_expect always says 'too long' for a text question; a blank reply "
-    "should get the unused 'retry_text_empty' phrase",
-)
+# regression: a blank text reply was told it was too long
 def test_a_blank_free_text_answer_asks_for_words_not_a_shorter_answer() -> None:
     chat = play(["PARKS", "1", "1", "   "])
 
@@ -325,11 +312,7 @@ def test_texting_the_same_keyword_mid_survey_resends_the_current_question() -> N
     assert chat.resident.session.retries == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: engine.handle_message only looks for the survey's own keyword when the reply is not "
-    "understood, so at a free-text question 'PARKS' is stored as the answer",
-)
+# regression: the keyword was stored as the free-text answer
 def test_texting_the_same_keyword_at_a_free_text_question_resends_it() -> None:
     chat = play(["PARKS", "1", "1", "PARKS"])
 
@@ -365,11 +348,7 @@ def test_keyword_of_a_survey_that_is_not_open_yet_does_not_abandon_the_current_o
     assert chat.in_progress == "parks-2026"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: engine.handle_message abandons the current survey before _join finds the other survey "
-    "was already completed, so the resident loses their place for an 'already taken part' reply",
-)
+# regression: the current survey was abandoned first
 def test_keyword_of_a_survey_already_taken_does_not_abandon_the_current_one() -> None:
     chat = play(["BINS", "yes", "skip", "PARKS", "1", "BINS"], PARKS, BINS)
 
@@ -440,11 +419,7 @@ def test_the_keyword_after_expiry_starts_again_from_the_first_question() -> None
     assert replies[-1].startswith(VISITS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: engine.handle_message does not update last_activity_at when it re-sends the question "
-    "(same keyword) or answers HELP, so a resident who asked for the question again still expires",
-)
+# regression: re-sends and HELP did not count as activity
 @pytest.mark.parametrize("again", ["PARKS", "HELP"])
 def test_asking_for_the_question_again_counts_as_activity(again: str) -> None:
     chat = Conversation()
@@ -459,11 +434,7 @@ def test_asking_for_the_question_again_counts_as_activity(again: str) -> None:
     assert replies[-1].startswith(RATING)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: engine.remind checks expiry but not the survey's closing date, so it reminds "
-    "a resident to carry on with a survey that has closed",
-)
+# regression: remind ignored the closing date
 def test_no_reminder_for_a_survey_that_has_closed() -> None:
     chat = Conversation(now=datetime(2026, 12, 30, 12, 0, tzinfo=LONDON))
     chat.send("PARKS")
@@ -621,6 +592,17 @@ def test_a_welsh_speaking_resident_joins_in_welsh() -> None:
     assert question.startswith("Pa mor aml ydych chi'n ymweld â pharc?")
     assert chat.resident.session is not None
     assert chat.resident.session.language == "cy"
+
+
+def test_choosing_welsh_before_joining_then_back_to_english() -> None:
+    chat = play(["CYMRAEG", "PARKS", "ENGLISH"])
+
+    menu, intro, welsh_question, english_question = chat.replies
+    assert menu == "Tecstiwch PARKS ar gyfer Parks and open spaces i gymryd rhan."
+    assert "Gallwch ddylanwadu ar:" in intro
+    assert welsh_question.startswith("Pa mor aml ydych chi'n ymweld â pharc?")
+    assert english_question == f"{VISITS}\n{VISITS_LIST}\nReply with a number."
+    assert chat.started == ["parks-2026"]
 
 
 def test_english_intro_offers_welsh() -> None:
