@@ -20,6 +20,24 @@ class HttpRequest:
     body: bytes
 
 
+class InboundKind(StrEnum):
+    TEXT = "text"  # something typed (``command`` set for a bot command such as /start)
+    BUTTON = "button"  # a button press; ``text`` is the button's value, ``press`` says which
+    CONTACT = "contact"  # the sender shared their own phone number (``contact_phone``)
+    BLOCKED = "blocked"  # the sender blocked the bot or deleted their account
+    UNBLOCKED = "unblocked"
+    UNSUPPORTED = "unsupported"  # a photo, sticker, voice note, edit...: answer politely or ignore
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonPress:
+    """Which button was pressed, so the adapter can acknowledge it and update the question."""
+
+    query_id: str
+    message_id: int | None
+    data: str
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One message from a resident or staff member, normalised."""
@@ -28,6 +46,12 @@ class InboundMessage:
     sender: str  # provider address: E.164 for SMS, chat id for Telegram
     text: str
     provider_id: str  # the provider's idempotency key (MessageSid, update_id, ...)
+    kind: InboundKind = InboundKind.TEXT
+    command: str | None = None  # "start", "stop", "help", "language" (without the slash), if any
+    language: str | None = None  # the sender's app language (Telegram language_code), if known
+    contact_phone: str | None = None  # CONTACT: the sender's own number, E.164
+    press: ButtonPress | None = None  # BUTTON
+    private: bool = True  # False for group chats, where Loopline stays quiet
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +70,7 @@ class OutboundMessage:
     to: str
     text: str
     buttons: tuple[Button, ...] = field(default=())
+    ask_for_contact: bool = False  # offer a "Share my phone number" button where the channel has one
 
 
 class DeliveryStatus(StrEnum):
