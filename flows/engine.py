@@ -125,13 +125,16 @@ def handle_message(
 def remind(
     resident: Resident, *, catalogue: Catalogue, now: datetime, policy: Policy, buttons: bool = False
 ) -> Transition:
-    """The one reminder an unfinished survey gets before it expires (the caller avoids quiet hours)."""
+    """The one reminder an unfinished survey gets before it expires (the caller avoids quiet hours);
+    a survey past its expiry or closing date is expired instead."""
     session = resident.session
-    if resident.opted_out or session is None or session.reminded or now < policy.reminder_due(session):
+    if session is None:
         return Transition(resident, ())
     survey = catalogue.surveys.get(session.survey)
     if survey is None or now >= policy.expires_at(session) or now.date() > survey.closes:
         return expire(resident, catalogue=catalogue, now=now, policy=policy)
+    if resident.opted_out or session.reminded or now < policy.reminder_due(session):
+        return Transition(resident, ())
     ctx = _Context(catalogue, now, policy, buttons)
     prompt = say("reminder", session.language, title=_title(survey, session.language))
     asked = _ask(
