@@ -12,6 +12,7 @@ from bots.conversation import Conversations
 from bots.sender import Sender, SendingChannel, utc_now
 from bots.web import Services
 from channels.twilio_sms import TwilioSms
+from flows.segments import segments
 from store.db import Database, connect
 
 
@@ -61,6 +62,7 @@ def build(
         max_attempts=settings.send_max_attempts,
         retry_base_seconds=settings.retry_base_seconds,
         clock=clock,
+        costs={"sms": segments},
     )
     conversations = Conversations(
         db=db,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -37,6 +38,15 @@ class TwilioSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    token: Secret = field(repr=False)
+    webhook_secret: Secret = field(repr=False)
+    api_base_url: str | None
+    messages_per_second: float
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
     sqlite_synchronous: str
@@ -49,6 +59,7 @@ class Settings:
     send_max_attempts: int
     retry_base_seconds: float
     twilio: TwilioSettings | None
+    telegram: TelegramSettings | None
     log_level: str
 
     @classmethod
@@ -90,11 +101,12 @@ class Settings:
             send_max_attempts=int(number("LOOPLINE_SEND_MAX_ATTEMPTS", 5)),
             retry_base_seconds=number("LOOPLINE_RETRY_BASE_SECONDS", 5),
             twilio=_twilio(env, number),
+            telegram=_telegram(env, number),
             log_level=env.get("LOOPLINE_LOG_LEVEL", "INFO").upper(),
         )
 
 
-def _twilio(env: Mapping[str, str], number: object) -> TwilioSettings | None:
+def _twilio(env: Mapping[str, str], number: Callable[[str, float], float]) -> TwilioSettings | None:
     sid = env.get("TWILIO_ACCOUNT_SID", "").strip()
     token = env.get("TWILIO_AUTH_TOKEN", "").strip()
     if not sid and not token:
@@ -105,7 +117,6 @@ def _twilio(env: Mapping[str, str], number: object) -> TwilioSettings | None:
     service = env.get("TWILIO_MESSAGING_SERVICE_SID", "").strip() or None
     if (sender is None) == (service is None):
         raise ConfigError("set exactly one of TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID")
-    assert callable(number)
     return TwilioSettings(
         account_sid=sid,
         auth_token=Secret(token),
@@ -114,4 +125,26 @@ def _twilio(env: Mapping[str, str], number: object) -> TwilioSettings | None:
         api_base_url=env.get("TWILIO_API_BASE_URL", "").strip() or None,
         segments_per_second=number("TWILIO_SEGMENTS_PER_SECOND", 10),
         timeout=number("TWILIO_TIMEOUT_SECONDS", 10),
+    )
+
+
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+
+
+def _telegram(env: Mapping[str, str], number: Callable[[str, float], float]) -> TelegramSettings | None:
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token:
+        return None
+    secret = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
+    if not _SECRET_TOKEN.match(secret):
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ and - "
+            "(Telegram sends it back on every webhook call)"
+        )
+    return TelegramSettings(
+        token=Secret(token),
+        webhook_secret=Secret(secret),
+        api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or None,
+        messages_per_second=number("TELEGRAM_MESSAGES_PER_SECOND", 25),
+        timeout=number("TELEGRAM_TIMEOUT_SECONDS", 10),
     )

@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bots.catalogue import CatalogueCache
-from channels.base import InboundMessage
+from channels.base import ButtonPress, InboundKind, InboundMessage
 from flows import engine
 from flows.effects import AnswerRecorded, Reply, ResponseEnded, ResponseStarted
+from flows.phrases import say
 from flows.quiet_hours import QuietHours
 from flows.state import Policy
 from store import inbound, outbox, residents, responses
 from store.db import Database
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """What to tell the channel about a button press once the transaction has committed."""
+
+    channel: str
+    chat: str
+    press: ButtonPress
+    chosen: str | None  # the label of the accepted answer, shown on the question; None: not accepted
+    notice: str | None
+    original_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    duplicate: bool = False
+    acknowledgement: Acknowledgement | None = None
+
+
+ButtonDecoder = Callable[[str], "tuple[str, str] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +52,10 @@ class Conversations:
     timezone: ZoneInfo
     on_queued: Callable[[], None] = lambda: None
     buttons_on: frozenset[str] = frozenset()  # channels that show choices as buttons
+    button_decoders: Mapping[str, ButtonDecoder] = field(default_factory=dict)
 
-    async def handle(self, message: InboundMessage, *, now: datetime) -> bool:
-        """Record, run the engine, save, queue replies; False when the message was a duplicate."""
+    async def handle(self, message: InboundMessage, *, now: datetime) -> Handled:
+        """Record, run the engine, save, queue replies: one transaction, no provider call."""
         async with self.db.writing(), self.db.sessions() as session, session.begin():
             known = await residents.find_or_create(
                 session, channel=message.channel, address=message.sender, now=now
@@ -51,27 +74,92 @@ class Conversations:
                     extra={"channel": message.channel, "provider_id": message.provider_id},
                 )
                 await session.rollback()
-                return False
-            catalogue = await self.catalogue.get(session)
-            transition = engine.handle_message(
-                known.resident,
-                message.text,
-                catalogue=catalogue,
-                now=now.astimezone(self.timezone),
-                policy=self.policy,
-                buttons=message.channel in self.buttons_on,
-            )
-            queued = await apply(
-                session,
-                known=known,
-                channel=message.channel,
-                transition=transition,
-                policy=self.policy,
-                now=now,
-            )
+                return Handled(duplicate=True)
+            handled, queued = await self._respond(session, message, known, now)
         if queued:
             self.on_queued()
-        return True
+        return handled
+
+    async def _respond(
+        self, session: AsyncSession, message: InboundMessage, known: residents.Known, now: datetime
+    ) -> tuple[Handled, int]:
+        if not message.private:
+            return Handled(), 0  # group chats: Loopline only talks to residents one to one
+        language = known.resident.language or message.language or "en"
+        match message.kind:
+            case InboundKind.BLOCKED:
+                await residents.mark_opted_out(session, resident_id=known.resident_id, at=now)
+                return Handled(), 0
+            case InboundKind.UNBLOCKED:
+                return Handled(), 0
+            case InboundKind.UNSUPPORTED:
+                if known.resident.opted_out:
+                    return Handled(), 0
+                return Handled(), await self._say(
+                    session, known, message.channel, say("text_only", language), now
+                )
+            case InboundKind.CONTACT:
+                assert message.contact_phone is not None
+                linked = await residents.link_phone(
+                    session, known=known, phone=message.contact_phone, now=now
+                )
+                if linked.resident.opted_out:
+                    return Handled(), 0
+                return Handled(), await self._say(
+                    session, linked, message.channel, say("linked", language), now
+                )
+            case InboundKind.BUTTON:
+                return await self._press(session, message, known, now)
+        text = _engine_text(message, await self.catalogue.get(session))
+        return Handled(), await self._run(session, message, known, text, now)
+
+    async def _press(
+        self, session: AsyncSession, message: InboundMessage, known: residents.Known, now: datetime
+    ) -> tuple[Handled, int]:
+        """A button press counts only for the question the resident is on now; anything else (a
+        forged, stale or repeated press) is answered politely and changes nothing."""
+        assert message.press is not None
+        decode = self.button_decoders.get(message.channel)
+        decoded = decode(message.press.data) if decode else None
+        session_now = known.resident.session
+        current = session_now.question if session_now else None
+        asked = await outbox.find_sent(
+            session, channel=message.channel, provider_id=f"{message.sender}:{message.press.message_id}"
+        )
+        original = asked.body if asked else None
+        if decoded is None or (decoded[0] != "" and decoded[0] != current):
+            language = known.resident.language or message.language or "en"
+            ack = Acknowledgement(
+                message.channel, message.sender, message.press, None, say("stale_button", language), original
+            )
+            return Handled(acknowledgement=ack), 0
+        value = decoded[1]
+        chosen = next((label for label, v in (asked.choices if asked else ()) if v == value), value)
+        ack = Acknowledgement(message.channel, message.sender, message.press, chosen, None, original)
+        return Handled(acknowledgement=ack), await self._run(session, message, known, value, now)
+
+    async def _run(
+        self, session: AsyncSession, message: InboundMessage, known: residents.Known, text: str, now: datetime
+    ) -> int:
+        catalogue = await self.catalogue.get(session)
+        transition = engine.handle_message(
+            known.resident,
+            text,
+            catalogue=catalogue,
+            now=now.astimezone(self.timezone),
+            policy=self.policy,
+            buttons=message.channel in self.buttons_on,
+            language_hint=message.language,
+        )
+        return await apply(
+            session, known=known, channel=message.channel, transition=transition, policy=self.policy, now=now
+        )
+
+    async def _say(
+        self, session: AsyncSession, known: residents.Known, channel: str, text: str, now: datetime
+    ) -> int:
+        await outbox.enqueue(session, [_reply_row(known, channel, Reply(text))], now=now)
+        return 1
 
     async def sweep(self, *, now: datetime, quiet_hours: QuietHours) -> tuple[int, int]:
         """Send the one reminder for surveys left unfinished (not in quiet hours) and expire stale ones.
@@ -171,8 +259,23 @@ def _reply_row(known: residents.Known, channel: str, reply: Reply) -> outbox.New
     )
 
 
-def _buttons(reply: Reply) -> dict[str, list[list[str]]] | None:
+def _buttons(reply: Reply) -> dict[str, object] | None:
     if not reply.choices:
         return None
-    pairs: Sequence[list[str]] = [[choice.label, choice.value] for choice in reply.choices]
-    return {"choices": list(pairs)}
+    return {"question": reply.question, "choices": [[choice.label, choice.value] for choice in reply.choices]}
+
+
+COMMAND_TEXT = {"stop": "STOP", "help": "HELP", "language": "LANGUAGE"}
+
+
+def _engine_text(message: InboundMessage, catalogue: engine.Catalogue) -> str:
+    """What the engine should read: bot commands become the words SMS residents would text."""
+    if message.command is None:
+        return message.text
+    if message.command == "start":
+        payload = message.text.strip()
+        named = catalogue.surveys.get(payload.lower()) if payload else None
+        if named is not None:
+            return named.keyword  # a deep link names the survey by slug: t.me/<bot>?start=parks-2026
+        return payload or "START"
+    return COMMAND_TEXT.get(message.command, message.text)

@@ -20,7 +20,6 @@ from typing import Protocol
 
 from channels.base import Button, OutboundMessage
 from channels.errors import AddressInvalid, RecipientOptedOut, SendError
-from flows.segments import segments
 from store import outbox, residents
 from store.db import Database
 
@@ -69,7 +68,9 @@ def utc_now() -> datetime:
 class Sender:
     db: Database
     channels: Mapping[str, SendingChannel]
-    rates: Mapping[str, float] = field(default_factory=dict)  # segments a second, per channel
+    rates: Mapping[str, float] = field(default_factory=dict)  # tokens a second, per channel
+    costs: Mapping[str, Callable[[str], float]] = field(default_factory=dict)  # tokens per text (default 1)
+    button_data: Mapping[str, Callable[[str, str], str]] = field(default_factory=dict)  # (question, value)
     max_attempts: int = 5
     retry_base_seconds: float = 5.0
     batch: int = 50
@@ -122,9 +123,9 @@ class Sender:
         channel = self.channels[claimed.channel]
         bucket = self._buckets.get(claimed.channel)
         if bucket is not None:
-            await bucket.take(segments(claimed.body))
-        buttons = tuple(Button(label, value) for label, value in (claimed.buttons or {}).get("choices", []))
-        message = OutboundMessage(claimed.id, claimed.to, claimed.body, buttons)
+            cost = self.costs.get(claimed.channel)
+            await bucket.take(cost(claimed.body) if cost else 1)
+        message = self._message(claimed)
         context = {"outbox_id": claimed.id, "channel": claimed.channel, "attempt": claimed.attempts}
         try:
             provider_id = await channel.send(message)
@@ -138,6 +139,16 @@ class Sender:
         async with self.db.writing(), self.db.sessions() as session, session.begin():
             await outbox.mark_sent(session, outbox_id=claimed.id, provider_id=provider_id, now=self.clock())
         log.info("sent", extra=context)
+
+    def _message(self, claimed: outbox.Claimed) -> OutboundMessage:
+        extras = claimed.buttons or {}
+        encode = self.button_data.get(claimed.channel)
+        question = str(extras.get("question") or "")
+        buttons = tuple(
+            Button(label, encode(question, value) if encode else value)
+            for label, value in extras.get("choices", [])
+        )
+        return OutboundMessage(claimed.id, claimed.to, claimed.body, buttons, bool(extras.get("contact")))
 
     async def _record_failure(
         self, claimed: outbox.Claimed, error: Exception, context: dict[str, object]

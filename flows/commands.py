@@ -11,11 +11,13 @@ class Command(StrEnum):
     STOP = "stop"
     START = "start"
     HELP = "help"
+    LANGUAGE = "language"
 
 
 STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"})
 START_WORDS = frozenset({"start", "yes", "unstop"})
 HELP_WORDS = frozenset({"help", "info"})
+LANGUAGE_MENU_WORDS = frozenset({"language", "iaith"})
 
 LANGUAGE_WORDS = {"english": "en", "saesneg": "en", "cymraeg": "cy", "welsh": "cy"}
 
@@ -41,6 +43,8 @@ def command_in(text: str) -> Command | None:
         return Command.START
     if word in HELP_WORDS:
         return Command.HELP
+    if word in LANGUAGE_MENU_WORDS:
+        return Command.LANGUAGE
     return None
 
 

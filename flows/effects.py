@@ -26,6 +26,7 @@ class Reply:
     text: str
     choices: tuple[Choice, ...] = ()
     kind: ReplyKind = ReplyKind.REPLY
+    question: str | None = None  # the question this message asks, so a button press can be checked
 
 
 class AnswerStatus(StrEnum):

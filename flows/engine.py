@@ -75,9 +75,16 @@ def handle_message(
     now: datetime,
     policy: Policy,
     buttons: bool = False,
+    language_hint: str | None = None,
 ) -> Transition:
-    """Everything that happens when a resident sends ``text``."""
+    """Everything that happens when a resident sends ``text``.
+
+    ``buttons``: the channel shows choices as buttons. ``language_hint``: the language the resident's
+    app uses (Telegram), taken as their language until they choose one.
+    """
     ctx = _Context(catalogue, now, policy, buttons)
+    if resident.language is None and language_hint:
+        resident = replace(resident, language=language_hint)
     command = command_in(text)
     if resident.opted_out:
         if command is Command.START:
@@ -94,6 +101,9 @@ def handle_message(
         return _stop(resident, ended, ctx)
     if command is Command.HELP:
         return Transition(resident, (*ended, *_help(resident, ctx)))
+    if command is Command.LANGUAGE:
+        languages = (Choice("Cymraeg", "cymraeg"), Choice("English", "english"))
+        return Transition(resident, (*ended, Reply(say("choose_language", _lang(resident)), languages)))
 
     session = resident.session
     language = language_in(text)
@@ -216,7 +226,7 @@ def _retry_or_move_on(
         )
     session = replace(session, retries=session.retries + 1, last_activity_at=ctx.now)
     expected = _what_we_expect(question, session.language, blank=not text.strip())
-    reply = Reply(expected, _choices(question, session.language, survey))
+    reply = Reply(expected, _choices(question, session.language, survey), question=question.id)
     return Transition(replace(resident, session=session), (*ended, reply))
 
 
@@ -348,7 +358,7 @@ def _ask(
         ]
     if not ctx.buttons or question.type == "text":
         lines.append(_how_to_answer(question, language))
-    return (Reply("\n".join(lines), _choices(question, language, survey), kind),)
+    return (Reply("\n".join(lines), _choices(question, language, survey), kind, question.id),)
 
 
 def _how_to_answer(question: Question, language: str) -> str:

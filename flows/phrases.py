@@ -86,6 +86,24 @@ PHRASES: dict[str, dict[str, str]] = {
         "cy": "Nodyn atgoffa: nid ydych wedi gorffen {title}. Atebwch i barhau:",
     },
     "or": {"en": " or ", "cy": " neu "},
+    "text_only": {
+        "en": "Sorry, I can only read typed messages. Please type your answer.",
+        "cy": "Mae'n ddrwg gennym, dim ond negeseuon wedi'u teipio y gallaf eu darllen. Teipiwch eich ateb.",
+    },
+    "linked": {
+        "en": "Thank you. Your phone number is linked, so your choices (like STOP) apply to texts and "
+        "Telegram.",
+        "cy": "Diolch. Mae eich rhif ffôn wedi'i gysylltu, felly mae eich dewisiadau (fel STOP) yn "
+        "berthnasol i negeseuon testun a Telegram.",
+    },
+    "stale_button": {
+        "en": "That question has already been answered.",
+        "cy": "Mae'r cwestiwn hwnnw wedi'i ateb.",
+    },
+    "choose_language": {
+        "en": "Which language would you like? Reply CYMRAEG for Welsh or ENGLISH for English.",
+        "cy": "Pa iaith hoffech chi? Atebwch CYMRAEG am Gymraeg neu ENGLISH am Saesneg.",
+    },
 }
 
 MONTHS = {

@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from flows.commands import HELP_WORDS, LANGUAGE_WORDS, START_WORDS, STOP_WORDS
+from flows.commands import HELP_WORDS, LANGUAGE_MENU_WORDS, LANGUAGE_WORDS, START_WORDS, STOP_WORDS
 from flows.definition import FieldProblem, Survey
 
 
@@ -64,7 +64,10 @@ def parse_survey(text: str, source: str, *, others: Iterable[Survey] = ()) -> Su
 
 def _check_keyword_is_free(survey: Survey, others: Iterable[Survey], root: Node, source: str) -> None:
     word = survey.keyword.lower()
-    if word in STOP_WORDS | START_WORDS | HELP_WORDS | set(LANGUAGE_WORDS) | {"skip", "hepgor"}:
+    if word in STOP_WORDS | START_WORDS | HELP_WORDS | LANGUAGE_MENU_WORDS | set(LANGUAGE_WORDS) | {
+        "skip",
+        "hepgor",
+    }:
         message = (
             f"keyword {survey.keyword} is a command word residents use (STOP, START, HELP...): choose another"
         )

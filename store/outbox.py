@@ -244,3 +244,24 @@ async def _move(
 async def counts_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
     return {status: count for status, count in rows.all()}
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    body: str
+    choices: tuple[tuple[str, str], ...]  # (label, value)
+
+
+async def find_sent(session: AsyncSession, *, channel: str, provider_id: str) -> SentMessage | None:
+    """A message we sent, by the provider's id for it (e.g. to show which button was chosen)."""
+    row = (
+        await session.execute(
+            select(OutboxRow.body, OutboxRow.buttons).where(
+                OutboxRow.channel == channel, OutboxRow.provider_id == provider_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    choices = tuple((str(label), str(value)) for label, value in (row.buttons or {}).get("choices", []))
+    return SentMessage(row.body, choices)

@@ -131,3 +131,31 @@ async def due_sessions(session: AsyncSession, *, now: datetime, limit: int = 500
     for row, address_id, channel in (await session.execute(query)).all():
         seen.setdefault(row.id, Due(row.id, address_id, channel, from_row(row)))
     return list(seen.values())
+
+
+async def link_phone(session: AsyncSession, *, known: Known, phone: str, now: datetime) -> Known:
+    """Make a shared phone number (E.164) part of the same person as ``known``'s address.
+
+    If another resident already has that number, ``known``'s address moves to them, so one opt-out or
+    contact limit covers both channels; an opt-out on either side is kept.
+    """
+    owner = await find(session, channel="sms", address=phone)
+    if owner is None:
+        await session.execute(
+            insert_ignoring_duplicates(session, AddressRow).values(
+                resident_id=known.resident_id, channel="sms", address=phone, created_at=now
+            )
+        )
+        return known
+    if owner.resident_id == known.resident_id:
+        return known
+    await session.execute(
+        update(AddressRow).where(AddressRow.id == known.address_id).values(resident_id=owner.resident_id)
+    )
+    resident = owner.resident
+    if known.resident.opted_out and not resident.opted_out:
+        await mark_opted_out(session, resident_id=owner.resident_id, at=now)
+        resident = Resident(
+            opted_out=True, language=resident.language, session=None, completed=resident.completed
+        )
+    return Known(owner.resident_id, known.address_id, resident)
