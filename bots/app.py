@@ -8,9 +8,10 @@ from datetime import datetime
 
 from bots.catalogue import CatalogueCache
 from bots.config import Settings
-from bots.conversation import Conversations
+from bots.conversation import ButtonDecoder, Conversations
 from bots.sender import Sender, SendingChannel, utc_now
 from bots.web import Services
+from channels.telegram import Telegram, decode_button, encode_button
 from channels.twilio_sms import TwilioSms
 from flows.segments import segments
 from store.db import Database, connect
@@ -23,6 +24,7 @@ class Loopline:
     conversations: Conversations
     sender: Sender
     sms: TwilioSms | None
+    telegram: Telegram | None
     clock: Callable[[], datetime]
 
     def services(self) -> Services:
@@ -31,12 +33,15 @@ class Loopline:
             conversations=self.conversations,
             public_url=self.settings.public_url,
             sms=self.sms,
+            telegram=self.telegram,
             clock=self.clock,
         )
 
     async def close(self) -> None:
         if self.sms is not None:
             await self.sms.close()
+        if self.telegram is not None:
+            await self.telegram.close()
         await self.db.dispose()
 
 
@@ -44,17 +49,24 @@ def build(
     settings: Settings,
     *,
     extra_channels: Mapping[str, SendingChannel] | None = None,
+    button_channels: Mapping[str, ButtonDecoder] | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Loopline:
-    """Wire everything (call inside the event loop). ``extra_channels`` adds e.g. the simulator;
-    ``clock`` lets tests and the simulator choose the time."""
+    """Wire everything (call inside the event loop). ``extra_channels`` adds e.g. the simulator, and
+    ``button_channels`` says which of those show buttons; ``clock`` lets tests choose the time."""
     db = connect(settings.database_url, synchronous=settings.sqlite_synchronous)
     sms = _sms(settings)
+    telegram = telegram_channel(settings)
     channels: dict[str, SendingChannel] = dict(extra_channels or {})
     rates: dict[str, float] = {}
+    decoders: dict[str, ButtonDecoder] = dict(button_channels or {})
     if sms is not None and settings.twilio is not None:
         channels[sms.name] = sms
         rates[sms.name] = settings.twilio.segments_per_second
+    if telegram is not None and settings.telegram is not None:
+        channels[telegram.name] = telegram
+        rates[telegram.name] = settings.telegram.messages_per_second
+        decoders[telegram.name] = decode_button
     sender = Sender(
         db,
         channels,
@@ -62,7 +74,8 @@ def build(
         max_attempts=settings.send_max_attempts,
         retry_base_seconds=settings.retry_base_seconds,
         clock=clock,
-        costs={"sms": segments},
+        costs={"sms": segments},  # Twilio counts segments; Telegram counts messages
+        button_data={name: encode_button for name in decoders},
     )
     conversations = Conversations(
         db=db,
@@ -70,8 +83,10 @@ def build(
         policy=settings.policy,
         timezone=settings.timezone,
         on_queued=sender.wake,
+        buttons_on=frozenset(decoders),
+        button_decoders=decoders,
     )
-    return Loopline(settings, db, conversations, sender, sms, clock)
+    return Loopline(settings, db, conversations, sender, sms, telegram, clock)
 
 
 def _sms(settings: Settings) -> TwilioSms | None:
@@ -86,4 +101,17 @@ def _sms(settings: Settings) -> TwilioSms | None:
         messaging_service_sid=twilio.messaging_service_sid,
         api_base_url=twilio.api_base_url,
         timeout=twilio.timeout,
+    )
+
+
+def telegram_channel(settings: Settings) -> Telegram | None:
+    telegram = settings.telegram
+    if telegram is None:
+        return None
+    return Telegram(
+        token=telegram.token,
+        webhook_secret=telegram.webhook_secret,
+        api_base_url=telegram.api_base_url,
+        timeout=telegram.timeout,
+        per_chat_interval=telegram.per_chat_seconds,
     )

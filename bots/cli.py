@@ -10,6 +10,8 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from channels.telegram import Telegram
+
 from bots.config import ConfigError, Settings
 from bots.logs import configure_logging
 from channels.phone import normalise_phone
@@ -42,7 +44,21 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the webhooks, the sender and the scheduler")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--telegram-polling",
+        action="store_true",
+        help="fetch Telegram updates with getUpdates (no public URL)",
+    )
     serve.set_defaults(run=_serve)
+
+    telegram = commands.add_parser("telegram", help="Telegram bot set-up")
+    telegram_actions = telegram.add_subparsers(required=True, metavar="ACTION")
+    telegram_actions.add_parser("set-webhook", help="register the webhook with its secret").set_defaults(
+        run=_telegram_set_webhook
+    )
+    telegram_actions.add_parser("info", help="pending updates and the last delivery error").set_defaults(
+        run=_telegram_info
+    )
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         required=True, metavar="ACTION"
@@ -63,9 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     results.set_defaults(run=_results)
 
     chat = commands.add_parser("chat", help="try a survey from a simulated phone")
-    chat.add_argument(
-        "--as", dest="address", default="+447700900123", help="the phone number to pretend to be"
-    )
+    chat.add_argument("--as", dest="address", help="the phone number (or Telegram chat id) to pretend to be")
+    chat.add_argument("--telegram", action="store_true", help="simulate a Telegram user, with buttons")
     chat.set_defaults(run=_chat)
     return parser
 
@@ -87,7 +102,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     _upgrade(settings)
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, telegram_polling=args.telegram_polling))
     return 0
 
 
@@ -190,8 +205,53 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(
         max(logging.WARNING, logging.getLogger().level)
     )  # keep the screen for the chat
-    run_chat(settings, normalise_phone(args.address))
+    if args.telegram:
+        run_chat(settings, args.address or "900000001", telegram=True)
+    else:
+        run_chat(settings, normalise_phone(args.address or "+447700900123"))
     return 0
+
+
+def _telegram_set_webhook(settings: Settings, args: argparse.Namespace) -> int:
+    from channels.telegram import ALLOWED_UPDATES
+
+    async def register() -> int:
+        telegram = _telegram_or_exit(settings)
+        try:
+            await telegram.start()
+            url = f"{settings.public_url}/webhooks/telegram"
+            await telegram.set_webhook(url, allowed_updates=ALLOWED_UPDATES)
+            print(f"Telegram will send updates for @{telegram.username} to {url}")
+        finally:
+            await telegram.close()
+        return 0
+
+    return asyncio.run(register())
+
+
+def _telegram_info(settings: Settings, args: argparse.Namespace) -> int:
+    async def info() -> int:
+        telegram = _telegram_or_exit(settings)
+        try:
+            await telegram.start()
+            details = await telegram.webhook_info()
+        finally:
+            await telegram.close()
+        print(f"bot: @{telegram.username}")
+        for key in ("url", "pending_update_count", "last_error_date", "last_error_message"):
+            print(f"{key}: {details.get(key) or '-'}")
+        return 0
+
+    return asyncio.run(info())
+
+
+def _telegram_or_exit(settings: Settings) -> Telegram:
+    from bots.app import telegram_channel
+
+    telegram = telegram_channel(settings)
+    if telegram is None:
+        raise SystemExit("loopline: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET first")
+    return telegram
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ class TelegramSettings:
     webhook_secret: Secret = field(repr=False)
     api_base_url: str | None
     messages_per_second: float
+    per_chat_seconds: float
     timeout: float
 
 
@@ -146,5 +147,6 @@ def _telegram(env: Mapping[str, str], number: Callable[[str, float], float]) -> 
         webhook_secret=Secret(secret),
         api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or None,
         messages_per_second=number("TELEGRAM_MESSAGES_PER_SECOND", 25),
+        per_chat_seconds=number("TELEGRAM_PER_CHAT_SECONDS", 1),
         timeout=number("TELEGRAM_TIMEOUT_SECONDS", 10),
     )

@@ -23,5 +23,5 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "aiohttp.access", "twilio", "httpx"):
+    for noisy in ("apscheduler", "aiohttp.access", "twilio", "httpx", "telegram"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

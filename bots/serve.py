@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bots.app import Loopline, build
 from bots.config import Settings
+from bots.telegram_polling import poll
 from bots.web import create_app
 from store import outbox
 
@@ -53,32 +54,51 @@ def schedule_jobs(loopline: Loopline) -> AsyncIOScheduler:
     return scheduler
 
 
-async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set). The database must already be migrated."""
+async def serve(
+    settings: Settings, *, stop: asyncio.Event | None = None, telegram_polling: bool = False
+) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set). The database must already be migrated.
+
+    ``telegram_polling``: fetch Telegram updates with getUpdates instead of receiving webhooks.
+    """
     loopline = build(settings)
+    if loopline.telegram is not None:
+        await loopline.telegram.start()  # getMe: a wrong token stops the server here, loudly
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(loopline.services()), access_log=None)
+    services = loopline.services()
+    runner = web.AppRunner(create_app(services), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await report_interrupted_sends(loopline)
     await site.start()
-    sender = asyncio.create_task(loopline.sender.run(), name="outbox-sender")
+    tasks = [asyncio.create_task(loopline.sender.run(), name="outbox-sender")]
+    if telegram_polling:
+        if loopline.telegram is None:
+            raise SystemExit("--telegram-polling needs TELEGRAM_BOT_TOKEN")
+        tasks.append(asyncio.create_task(poll(services, loopline.telegram), name="telegram-polling"))
     scheduler = schedule_jobs(loopline)
     scheduler.start()
     log.info(
         "Loopline is listening",
-        extra={"host": settings.host, "port": settings.port, "sms": loopline.sms is not None},
+        extra={
+            "host": settings.host,
+            "port": settings.port,
+            "sms": loopline.sms is not None,
+            "telegram": "polling" if telegram_polling else loopline.telegram is not None,
+        },
     )
     try:
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runner.cleanup()
         await loopline.close()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
+from channels.telegram import Telegram
 
-from bots.conversation import Conversations
+from bots.background import Background
+from bots.conversation import Acknowledgement, Conversations, Handled
 from channels.base import DeliveryStatus, HttpRequest
 from channels.errors import BadRequest
 from channels.twilio_sms import EMPTY_TWIML, TWIML_CONTENT_TYPE, TwilioSms
@@ -32,7 +34,21 @@ class Services:
     conversations: Conversations
     public_url: str
     sms: TwilioSms | None
+    telegram: Telegram | None = None
     clock: Callable[[], datetime] = utc_now
+    background: Background = field(default_factory=Background)
+
+    def follow_up(self, handled: Handled) -> None:
+        """After commit: tell the channel about a button press (in the background)."""
+        ack = handled.acknowledgement
+        if ack is not None and self.telegram is not None and ack.channel == self.telegram.name:
+            self.background.spawn(_acknowledge(self.telegram, ack), name="telegram-acknowledge")
+
+
+async def _acknowledge(telegram: Telegram, ack: Acknowledgement) -> None:
+    await telegram.acknowledge(
+        ack.press, chat_id=ack.chat, chosen=ack.chosen, notice=ack.notice, original_text=ack.original_text
+    )
 
 
 SERVICES = web.AppKey("services", Services)
@@ -44,7 +60,13 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/webhooks/twilio/sms", twilio_sms)
     app.router.add_post("/webhooks/twilio/status", twilio_status)
+    app.router.add_post("/webhooks/telegram", telegram_update)
+    app.on_cleanup.append(_finish_background)
     return app
+
+
+async def _finish_background(app: web.Application) -> None:
+    await app[SERVICES].background.finish()
 
 
 async def as_provider_request(request: web.Request) -> HttpRequest:
@@ -119,3 +141,22 @@ async def twilio_status(request: web.Request) -> web.Response:
                 session, address_id=found.address_id, reason=update.error_code
             )
     return _twiml()
+
+
+async def telegram_update(request: web.Request) -> web.Response:
+    """A Telegram update: verify the secret token, then the same one transaction as SMS; then 200."""
+    services = request.app[SERVICES]
+    telegram = services.telegram
+    if telegram is None:
+        raise web.HTTPServiceUnavailable(text="Telegram is not configured (set TELEGRAM_BOT_TOKEN)")
+    provider_request = await as_provider_request(request)
+    if not telegram.verify(provider_request):
+        log.warning("rejected a Telegram request without the right secret token")
+        raise web.HTTPForbidden(text="invalid secret token")
+    try:
+        message = telegram.parse_update(provider_request.body)
+    except BadRequest as error:
+        raise web.HTTPBadRequest(text=str(error)) from None
+    if message is not None:
+        services.follow_up(await services.conversations.handle(message, now=services.clock()))
+    return web.Response(status=200)

@@ -131,3 +131,25 @@ async def server(database_url: str, fake_twilio: object, clock: Clock) -> AsyncI
         yield harness
     finally:
         await harness.close()
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[object]:
+    from tests.fakes.telegram_api import FakeTelegram
+
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def tg_server(
+    database_url: str, fake_twilio: object, fake_telegram: object, clock: Clock
+) -> AsyncIterator[object]:
+    """Loopline's real server with SMS and Telegram, against both fakes."""
+    from tests.harness import start_harness
+
+    harness = await start_harness(database_url, fake_twilio, clock, fake_telegram)  # type: ignore[arg-type]
+    try:
+        yield harness
+    finally:
+        await harness.close()

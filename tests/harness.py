@@ -17,13 +17,17 @@ from flows.survey_file import parse_survey
 from store import surveys
 from store.models import Base
 from tests.conftest import EXAMPLE_SURVEY, PUBLIC_URL, Clock
+from tests.fakes.telegram_api import FakeTelegram, post_update
 from tests.fakes.twilio_api import FakeTwilio
 
 COUNCIL_NUMBER = "+447700900000"
+TELEGRAM_SECRET = "loopline-test-secret-0123456789"
 RESIDENT = "+447700900123"
 
 
-def settings_for(database_url: str, twilio: FakeTwilio, **overrides: str) -> Settings:
+def settings_for(
+    database_url: str, twilio: FakeTwilio, telegram: FakeTelegram | None = None, **overrides: str
+) -> Settings:
     env = {
         "LOOPLINE_DATABASE_URL": database_url,
         "LOOPLINE_PUBLIC_URL": PUBLIC_URL,
@@ -35,6 +39,18 @@ def settings_for(database_url: str, twilio: FakeTwilio, **overrides: str) -> Set
         "TWILIO_API_BASE_URL": twilio.base_url,
         "TWILIO_TIMEOUT_SECONDS": "0.5",
         "TWILIO_SEGMENTS_PER_SECOND": "1000",
+        **(
+            {
+                "TELEGRAM_BOT_TOKEN": telegram.token,
+                "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+                "TELEGRAM_API_BASE_URL": telegram.base_url,
+                "TELEGRAM_PER_CHAT_SECONDS": "0",
+                "TELEGRAM_MESSAGES_PER_SECOND": "1000",
+                "TELEGRAM_TIMEOUT_SECONDS": "0.5",
+            }
+            if telegram
+            else {}
+        ),
         **overrides,
     }
     return Settings.from_env(env)
@@ -48,6 +64,13 @@ class Harness:
     runner: web.AppRunner
     http: aiohttp.ClientSession
     local_url: str
+    telegram: FakeTelegram | None = None
+
+    async def telegram_update(
+        self, update: Mapping[str, Any], *, secret: str | None = TELEGRAM_SECRET
+    ) -> int:
+        """Telegram delivers an update to the webhook; returns Loopline's HTTP status."""
+        return await post_update(self.http, f"{self.local_url}/webhooks/telegram", update, secret=secret)
 
     async def text(
         self,
@@ -99,9 +122,17 @@ class Harness:
         await self.loopline.close()
 
 
-async def start_harness(database_url: str, twilio: FakeTwilio, clock: Clock, **overrides: str) -> Harness:
-    settings = settings_for(database_url, twilio, **overrides)
+async def start_harness(
+    database_url: str,
+    twilio: FakeTwilio,
+    clock: Clock,
+    telegram: FakeTelegram | None = None,
+    **overrides: str,
+) -> Harness:
+    settings = settings_for(database_url, twilio, telegram, **overrides)
     loopline = build(settings, clock=clock)
+    if loopline.telegram is not None:
+        await loopline.telegram.start()
     survey = parse_survey(EXAMPLE_SURVEY.read_text(), str(EXAMPLE_SURVEY))
     async with loopline.db.sessions() as session, session.begin():
         await surveys.save_survey(session, survey=survey, source=str(EXAMPLE_SURVEY), now=clock())
@@ -111,4 +142,4 @@ async def start_harness(database_url: str, twilio: FakeTwilio, clock: Clock, **o
     await site.start()
     host, port = runner.addresses[0][:2]
     http = aiohttp.ClientSession()
-    return Harness(loopline, twilio, clock, runner, http, f"http://{host}:{port}")
+    return Harness(loopline, twilio, clock, runner, http, f"http://{host}:{port}", telegram)
