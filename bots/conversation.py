@@ -121,21 +121,24 @@ class Conversations:
         assert message.press is not None
         decode = self.button_decoders.get(message.channel)
         decoded = decode(message.press.data) if decode else None
-        session_now = known.resident.session
-        current = session_now.question if session_now else None
+        current = known.resident.session.question if known.resident.session else ""
         asked = await outbox.find_sent(
             session, channel=message.channel, provider_id=f"{message.sender}:{message.press.message_id}"
         )
-        original = asked.body if asked else None
-        if decoded is None or (decoded[0] != "" and decoded[0] != current):
+        offered = (
+            asked is not None
+            and decoded is not None
+            and decoded[0] == asked.question
+            and any(value == decoded[1] for _, value in asked.choices)
+        )
+        if decoded is None or asked is None or not offered or decoded[0] not in ("", current):
             language = known.resident.language or message.language or "en"
-            ack = Acknowledgement(
-                message.channel, message.sender, message.press, None, say("stale_button", language), original
-            )
+            notice = say("stale_button", language)
+            ack = Acknowledgement(message.channel, message.sender, message.press, None, notice, None)
             return Handled(acknowledgement=ack), 0
         value = decoded[1]
-        chosen = next((label for label, v in (asked.choices if asked else ()) if v == value), value)
-        ack = Acknowledgement(message.channel, message.sender, message.press, chosen, None, original)
+        chosen = next(label for label, v in asked.choices if v == value)
+        ack = Acknowledgement(message.channel, message.sender, message.press, chosen, None, asked.body)
         return Handled(acknowledgement=ack), await self._run(session, message, known, value, now)
 
     async def _run(

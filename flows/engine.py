@@ -89,9 +89,8 @@ def handle_message(
     if resident.opted_out:
         if command is Command.START:
             back = replace(resident, opted_out=False)
-            return Transition(
-                back, (OptedIn(now), Reply(say("restarted", _lang(back), council=policy.council)))
-            )
+            welcome = Reply(say("restarted", _lang(back), council=policy.council))
+            return Transition(back, (OptedIn(now), welcome, _menu(back, ctx)))
         return Transition(resident, ())  # nothing more until they opt back in
 
     resident, ended = _end_if_expired(resident, ctx)

@@ -249,6 +249,7 @@ async def counts_by_status(session: AsyncSession) -> dict[str, int]:
 @dataclass(frozen=True, slots=True)
 class SentMessage:
     body: str
+    question: str  # the question it asked ("" for none)
     choices: tuple[tuple[str, str], ...]  # (label, value)
 
 
@@ -263,5 +264,6 @@ async def find_sent(session: AsyncSession, *, channel: str, provider_id: str) ->
     ).first()
     if row is None:
         return None
-    choices = tuple((str(label), str(value)) for label, value in (row.buttons or {}).get("choices", []))
-    return SentMessage(row.body, choices)
+    extras = row.buttons or {}
+    choices = tuple((str(label), str(value)) for label, value in extras.get("choices", []))
+    return SentMessage(row.body, str(extras.get("question") or ""), choices)

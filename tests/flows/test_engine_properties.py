@@ -89,7 +89,7 @@ def test_nothing_but_one_confirmation_reaches_an_opted_out_resident(script: list
             assert resident == before
         elif before.opted_out:  # START, YES or UNSTOP
             assert not resident.opted_out
-            assert [type(effect) for effect in transition.effects] == [OptedIn, Reply]
+            assert [type(effect) for effect in transition.effects] == [OptedIn, Reply, Reply]  # welcome, menu
         elif resident.opted_out:  # this message opted them out
             assert action == "send"
             assert command_in(str(argument)) is Command.STOP

@@ -488,9 +488,10 @@ def test_start_yes_or_unstop_resubscribe(start: str) -> None:
     chat = play(["PARKS", "STOP", "PARKS", start, "PARKS"])
 
     assert not chat.resident.opted_out
-    assert chat.replies[-3] == (
+    assert chat.replies[-4] == (
         "Welcome back. You'll get messages from Exampleshire Council again. Reply STOP to stop."
     )
+    assert chat.replies[-3] == "Text PARKS for Parks and open spaces to take part."
     assert chat.started == ["parks-2026", "parks-2026"]  # a stopped survey can be taken again
     assert chat.replies[-1].startswith(VISITS)
     assert sum(isinstance(effect, OptedIn) for effect in chat.effects) == 1
