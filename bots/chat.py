@@ -24,11 +24,13 @@ async def chat(
     settings: Settings, address: str, *, stdin: TextIO, stdout: TextIO, telegram: bool = False
 ) -> None:
     buttons: list[Button] = []
+    shown: list[int] = []  # the number of the message whose buttons are on screen
 
     def show(message: OutboundMessage) -> None:
         stdout.write(f"\n{message.text}\n")
         if telegram and message.buttons:
             buttons[:] = message.buttons
+            shown[:] = [len(simulator.outbox_seen)]
             for n, button in enumerate(message.buttons, 1):
                 stdout.write(f"  [{n}] {button.label}\n")
         stdout.flush()
@@ -59,7 +61,7 @@ async def chat(
             text = line.rstrip("\n")
             if not interactive:
                 stdout.write(f"\nyou> {text}\n")
-            message = _typed(name, address, text, buttons if telegram else [])
+            message = _typed(name, address, text, buttons if telegram else [], shown[0] if shown else None)
             handled = await loopline.conversations.handle(message, now=datetime.now(UTC))
             ack = handled.acknowledgement
             if ack is not None:
@@ -70,13 +72,13 @@ async def chat(
     stdout.write("\n")
 
 
-def _typed(channel: str, address: str, text: str, buttons: list[Button]) -> InboundMessage:
+def _typed(channel: str, address: str, text: str, buttons: list[Button], shown: int | None) -> InboundMessage:
     provider_id = f"sim-{uuid.uuid4()}"
     stripped = text.strip()
     if stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
         data = buttons[int(stripped) - 1].value
         decoded = decode_button(data)
-        press = ButtonPress(query_id=provider_id, message_id=None, data=data)
+        press = ButtonPress(query_id=provider_id, message_id=shown, data=data)
         return InboundMessage(
             channel, address, decoded[1] if decoded else "", provider_id, kind=InboundKind.BUTTON, press=press
         )

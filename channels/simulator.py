@@ -11,7 +11,7 @@ class Simulator:
     """A channel that delivers to the terminal instead of a provider.
 
     ``send`` records every message in :attr:`outbox_seen`, calls ``on_message`` (e.g. print it) and
-    returns a provider id ``"sim-<n>"``, n counting from 1. It never fails on its own; an exception from
+    returns a provider id ``"<to>:<n>"`` (like Telegram's chat:message ids), n counting from 1. It never fails on its own; an exception from
     ``on_message`` propagates to the caller.
     """
 
@@ -25,7 +25,7 @@ class Simulator:
         self.outbox_seen.append(message)
         if self._on_message is not None:
             self._on_message(message)
-        return f"sim-{len(self.outbox_seen)}"
+        return f"{message.to}:{len(self.outbox_seen)}"
 
     async def close(self) -> None:
         """Nothing to release; present so every channel can be closed the same way."""

@@ -695,7 +695,7 @@ async def test_the_simulator_keeps_what_it_sends_and_tells_the_screen() -> None:
     shown: list[OutboundMessage] = []
     phone = Simulator(on_message=shown.append)
     first, second = message(id=1), message(id=2, text="Thanks!")
-    assert await phone.send(first) == "sim-1"
-    assert await phone.send(second) == "sim-2"
+    assert await phone.send(first) == f"{first.to}:1"
+    assert await phone.send(second) == f"{second.to}:2"
     assert phone.outbox_seen == [first, second] == shown
     assert phone.name == "sim"
