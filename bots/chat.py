@@ -12,12 +12,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import TextIO
 
-from channels.telegram import decode_button
-
 from bots.app import build
 from bots.config import Settings
 from channels.base import Button, ButtonPress, InboundKind, InboundMessage, OutboundMessage
 from channels.simulator import Simulator
+from channels.telegram import decode_button
 
 
 async def chat(
