@@ -11,8 +11,8 @@ class Simulator:
     """A channel that delivers to the terminal instead of a provider.
 
     ``send`` records every message in :attr:`outbox_seen`, calls ``on_message`` (e.g. print it) and
-    returns a provider id ``"<to>:<n>"`` (like Telegram's chat:message ids), n counting from 1. It never fails on its own; an exception from
-    ``on_message`` propagates to the caller.
+    returns a provider id ``"<to>:<n>"`` (the form of Telegram's chat:message ids), n counting from 1.
+    It never fails on its own; an exception from ``on_message`` propagates to the caller.
     """
 
     name = "sim"
