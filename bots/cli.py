@@ -10,11 +10,10 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from channels.telegram import Telegram
-
 from bots.config import ConfigError, Settings
 from bots.logs import configure_logging
 from channels.phone import normalise_phone
+from channels.telegram import Telegram
 from flows.definition import Survey, text_in
 from flows.survey_file import SurveyFileError, parse_survey
 from store import migrate, surveys

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.telegram import Telegram
-
 from bots.web import Services
 from channels.errors import BadRequest, ChannelError
+from channels.telegram import Telegram
 
 log = logging.getLogger(__name__)
 

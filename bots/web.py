@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
-from channels.telegram import Telegram
 
 from bots.background import Background
 from bots.conversation import Acknowledgement, Conversations, Handled
 from channels.base import DeliveryStatus, HttpRequest
 from channels.errors import BadRequest
+from channels.telegram import Telegram
 from channels.twilio_sms import EMPTY_TWIML, TWIML_CONTENT_TYPE, TwilioSms
 from store import outbox, residents
 from store.db import Database
