@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import AddressRow, OutboxRow, ResidentRow
+from store.models import AddressRow, Base, OutboxRow, ResidentRow
 
 PRIORITY_REPLY = 0
 PRIORITY_BULK = 1
@@ -48,7 +48,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[NewMessage], *, now:
     if not messages:
         return
     await session.execute(
-        insert(OutboxRow),
+        Base.metadata.tables["outbox"].insert(),
         [
             {
                 "resident_id": m.resident_id,

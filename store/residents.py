@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.state import Resident, Session
-from store.models import AddressRow, ResidentRow
+from store.models import AddressRow, Base, ResidentRow
 from store.sql import insert_ignoring_duplicates
 
 
@@ -32,31 +32,45 @@ def to_state(resident: Resident) -> dict[str, Any]:
 
 
 def from_row(row: ResidentRow) -> Resident:
-    state = row.state or {}
+    return _resident(row.opted_out_at, row.language, row.state)
+
+
+def _resident(opted_out_at: datetime | None, language: str | None, state: dict[str, Any] | None) -> Resident:
+    state = state or {}
     session = state.get("session")
     return Resident(
-        opted_out=row.opted_out_at is not None,
-        language=row.language,
+        opted_out=opted_out_at is not None,
+        language=language,
         session=Session.from_json(session) if session else None,
         completed=frozenset(state.get("completed", ())),
     )
+
+
+_residents = Base.metadata.tables["residents"]
+_addresses = Base.metadata.tables["addresses"]
 
 
 async def find(session: AsyncSession, *, channel: str, address: str, lock: bool = True) -> Known | None:
     """The resident behind an address; ``lock`` holds their row until commit (PostgreSQL) so two
     messages from one person are handled one after the other."""
     query = (
-        select(ResidentRow, AddressRow.id)
-        .join(AddressRow, AddressRow.resident_id == ResidentRow.id)
-        .where(AddressRow.channel == channel, AddressRow.address == address)
+        select(
+            _residents.c.id,
+            _residents.c.opted_out_at,
+            _residents.c.language,
+            _residents.c.state,
+            _addresses.c.id,
+        )
+        .join_from(_residents, _addresses, _addresses.c.resident_id == _residents.c.id)
+        .where(_addresses.c.channel == channel, _addresses.c.address == address)
     )
-    if lock:
-        query = query.with_for_update(of=ResidentRow)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=_residents)
     found = (await session.execute(query)).first()
     if found is None:
         return None
-    row, address_id = found
-    return Known(row.id, address_id, from_row(row))
+    resident_id, opted_out_at, language, state, address_id = found
+    return Known(resident_id, address_id, _resident(opted_out_at, language, state))
 
 
 async def find_or_create(session: AsyncSession, *, channel: str, address: str, now: datetime) -> Known:
@@ -66,9 +80,9 @@ async def find_or_create(session: AsyncSession, *, channel: str, address: str, n
         return known
     fresh = Resident()
     resident_id = await session.scalar(
-        insert(ResidentRow)
+        _residents.insert()
         .values(created_at=now, opted_out_at=None, language=None, state=to_state(fresh))
-        .returning(ResidentRow.id)
+        .returning(_residents.c.id)
     )
     assert resident_id is not None
     new_address = insert_ignoring_duplicates(session, AddressRow).values(
@@ -94,7 +108,7 @@ async def save(
     }
     if resident.opted_out != before.resident.opted_out:
         values["opted_out_at"] = now if resident.opted_out else None
-    await session.execute(update(ResidentRow).where(ResidentRow.id == before.resident_id).values(**values))
+    await session.execute(_residents.update().where(_residents.c.id == before.resident_id).values(**values))
 
 
 async def mark_opted_out(session: AsyncSession, *, resident_id: int, at: datetime) -> None:

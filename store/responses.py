@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ScalarSelect, func, insert, literal, select, update
+from sqlalchemy import ScalarSelect, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import AnswerRow, ResponseRow, SurveyRow
+from store.models import AnswerRow, Base, ResponseRow, SurveyRow
+
+RESPONSES = Base.metadata.tables["responses"]
+ANSWERS = Base.metadata.tables["answers"]
 
 
 def _open_response(survey: str, resident_id: int) -> ScalarSelect[int]:
@@ -31,7 +34,7 @@ async def start(
 ) -> None:
     survey_id = select(SurveyRow.id).where(SurveyRow.slug == survey).scalar_subquery()
     await session.execute(
-        insert(ResponseRow).values(
+        RESPONSES.insert().values(
             survey_id=survey_id,
             resident_id=resident_id,
             participant=secrets.token_hex(6),
@@ -44,7 +47,7 @@ async def start(
 
 async def end(session: AsyncSession, *, survey: str, resident_id: int, outcome: str, at: datetime) -> None:
     await session.execute(
-        update(ResponseRow)
+        RESPONSES.update()
         .where(ResponseRow.id == _open_response(survey, resident_id))
         .values(outcome=outcome, ended_at=at)
     )
@@ -69,7 +72,9 @@ async def record_answer(
         literal(at, AnswerRow.answered_at.type),
     ).where(ResponseRow.id == _open_response(survey, resident_id))
     await session.execute(
-        insert(AnswerRow).from_select(["response_id", "question", "value", "status", "answered_at"], chosen)
+        ANSWERS.insert().from_select(
+            ["response_id", "question", "value", "status", "answered_at"], chosen
+        )
     )
 
 
