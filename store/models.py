@@ -161,3 +161,37 @@ class OutboxRow(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+class ReportRow(Base):
+    """A frontline staff member's "word on the street": what they heard, where, and from how many."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    user_name: Mapped[str] = mapped_column(String(200))
+    heard: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    place: Mapped[str | None] = mapped_column(String(200), index=True)
+    how_many: Mapped[str | None] = mapped_column(String(16))
+    quote: Mapped[str | None] = mapped_column(Text)
+    follow_up: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(16))  # command, modal, shortcut
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)  # Slack's id for the request
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+
+class ReportThemeRow(Base):
+    """A theme on a report: suggested by the tagger (with the words that matched) or set by staff."""
+
+    __tablename__ = "report_themes"
+    __table_args__ = (UniqueConstraint("report_id", "theme"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    theme: Mapped[str] = mapped_column(String(40), index=True)
+    matched: Mapped[str | None] = mapped_column(String(500))  # why it was suggested
+    by_staff: Mapped[bool]  # chosen or kept by a person (a correction is kept as such)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ScalarSelect, func, literal, select
+from sqlalchemy import ScalarSelect, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import AnswerRow, Base, ResponseRow, SurveyRow
@@ -72,9 +72,7 @@ async def record_answer(
         literal(at, AnswerRow.answered_at.type),
     ).where(ResponseRow.id == _open_response(survey, resident_id))
     await session.execute(
-        ANSWERS.insert().from_select(
-            ["response_id", "question", "value", "status", "answered_at"], chosen
-        )
+        ANSWERS.insert().from_select(["response_id", "question", "value", "status", "answered_at"], chosen)
     )
 
 
@@ -153,3 +151,22 @@ async def participations(session: AsyncSession, *, survey: str) -> AsyncIterator
             current.answers[question] = value
     if current is not None:
         yield current
+
+
+async def answers_since(
+    session: AsyncSession, *, since: datetime, questions: Collection[tuple[str, str]], limit: int = 5000
+) -> list[tuple[str, str]]:
+    """(survey slug, answer) for the given (survey, question) pairs answered since ``since``, newest first
+    (used to find free-text answers on the same themes as staff reports)."""
+    if not questions:
+        return []
+    pairs = [and_(SurveyRow.slug == s, AnswerRow.question == q) for s, q in questions]
+    query = (
+        select(SurveyRow.slug, AnswerRow.value)
+        .join(ResponseRow, ResponseRow.id == AnswerRow.response_id)
+        .join(SurveyRow, SurveyRow.id == ResponseRow.survey_id)
+        .where(AnswerRow.status == "answered", AnswerRow.answered_at >= since, or_(*pairs))
+        .order_by(AnswerRow.id.desc())
+        .limit(limit)
+    )
+    return [(slug, value) for slug, value in (await session.execute(query)).all() if value]
