@@ -10,6 +10,7 @@ from bots.catalogue import CatalogueCache
 from bots.config import Settings
 from bots.conversation import ButtonDecoder, Conversations
 from bots.sender import Sender, SendingChannel, utc_now
+from bots.slack_desk import Slack, start_slack
 from bots.web import Services
 from channels.telegram import Telegram, decode_button, encode_button
 from channels.twilio_sms import TwilioSms
@@ -26,6 +27,13 @@ class Loopline:
     sms: TwilioSms | None
     telegram: Telegram | None
     clock: Callable[[], datetime]
+    slack: Slack | None = None
+
+    async def start(self) -> None:
+        """Check the providers' credentials before serving: a wrong token stops start-up, loudly."""
+        if self.telegram is not None:
+            await self.telegram.start()  # getMe
+        self.slack = await start_slack(self.settings, self.db, self.clock)  # auth.test
 
     def services(self) -> Services:
         return Services(
@@ -34,6 +42,7 @@ class Loopline:
             public_url=self.settings.public_url,
             sms=self.sms,
             telegram=self.telegram,
+            slack=self.slack.app if self.slack else None,
             clock=self.clock,
         )
 
@@ -42,6 +51,8 @@ class Loopline:
             await self.sms.close()
         if self.telegram is not None:
             await self.telegram.close()
+        if self.slack is not None:
+            await self.slack.close()
         await self.db.dispose()
 
 

@@ -48,6 +48,17 @@ class TelegramSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SlackSettings:
+    signing_secret: Secret = field(repr=False)
+    bot_token: Secret = field(repr=False)
+    app_token: Secret | None = field(repr=False)
+    team_id: str | None
+    api_base_url: str | None
+    reports_channel: str | None
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
     sqlite_synchronous: str
@@ -61,6 +72,9 @@ class Settings:
     retry_base_seconds: float
     twilio: TwilioSettings | None
     telegram: TelegramSettings | None
+    slack: SlackSettings | None
+    themes_file: str
+    wards: tuple[str, ...]
     log_level: str
 
     @classmethod
@@ -103,6 +117,9 @@ class Settings:
             retry_base_seconds=number("LOOPLINE_RETRY_BASE_SECONDS", 5),
             twilio=_twilio(env, number),
             telegram=_telegram(env, number),
+            slack=_slack(env, number),
+            themes_file=env.get("LOOPLINE_THEMES_FILE", "examples/themes.yaml"),
+            wards=tuple(w.strip() for w in env.get("LOOPLINE_WARDS", "").split(",") if w.strip()),
             log_level=env.get("LOOPLINE_LOG_LEVEL", "INFO").upper(),
         )
 
@@ -149,4 +166,23 @@ def _telegram(env: Mapping[str, str], number: Callable[[str, float], float]) -> 
         messages_per_second=number("TELEGRAM_MESSAGES_PER_SECOND", 25),
         per_chat_seconds=number("TELEGRAM_PER_CHAT_SECONDS", 1),
         timeout=number("TELEGRAM_TIMEOUT_SECONDS", 10),
+    )
+
+
+def _slack(env: Mapping[str, str], number: Callable[[str, float], float]) -> SlackSettings | None:
+    secret = env.get("SLACK_SIGNING_SECRET", "").strip()
+    token = env.get("SLACK_BOT_TOKEN", "").strip()
+    if not secret and not token:
+        return None
+    if not secret or not token:
+        raise ConfigError("set both SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, or neither")
+    app_token = env.get("SLACK_APP_TOKEN", "").strip()
+    return SlackSettings(
+        signing_secret=Secret(secret),
+        bot_token=Secret(token),
+        app_token=Secret(app_token) if app_token else None,
+        team_id=env.get("SLACK_TEAM_ID", "").strip() or None,
+        api_base_url=env.get("SLACK_API_BASE_URL", "").strip() or None,
+        reports_channel=env.get("SLACK_REPORTS_CHANNEL", "").strip() or None,
+        timeout=number("SLACK_TIMEOUT_SECONDS", 10),
     )

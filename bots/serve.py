@@ -62,8 +62,7 @@ async def serve(
     ``telegram_polling``: fetch Telegram updates with getUpdates instead of receiving webhooks.
     """
     loopline = build(settings)
-    if loopline.telegram is not None:
-        await loopline.telegram.start()  # getMe: a wrong token stops the server here, loudly
+    await loopline.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

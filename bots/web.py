@@ -13,6 +13,7 @@ from bots.background import Background
 from bots.conversation import Acknowledgement, Conversations, Handled
 from channels.base import DeliveryStatus, HttpRequest
 from channels.errors import BadRequest
+from channels.slack import LooplineSlackApp, dispatch
 from channels.telegram import Telegram
 from channels.twilio_sms import EMPTY_TWIML, TWIML_CONTENT_TYPE, TwilioSms
 from store import outbox, residents
@@ -35,6 +36,7 @@ class Services:
     public_url: str
     sms: TwilioSms | None
     telegram: Telegram | None = None
+    slack: LooplineSlackApp | None = None
     clock: Callable[[], datetime] = utc_now
     background: Background = field(default_factory=Background)
 
@@ -61,6 +63,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_post("/webhooks/twilio/sms", twilio_sms)
     app.router.add_post("/webhooks/twilio/status", twilio_status)
     app.router.add_post("/webhooks/telegram", telegram_update)
+    app.router.add_post("/slack/events", slack_events)
     app.on_cleanup.append(_finish_background)
     return app
 
@@ -160,3 +163,15 @@ async def telegram_update(request: web.Request) -> web.Response:
     if message is not None:
         services.follow_up(await services.conversations.handle(message, now=services.clock()))
     return web.Response(status=200)
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    """Slack's events, slash commands, shortcuts and modals: the signature is checked on the raw body
+    before Bolt parses anything; reports are stored before Slack is answered."""
+    services = request.app[SERVICES]
+    if services.slack is None:
+        raise web.HTTPServiceUnavailable(
+            text="Slack is not configured (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN)"
+        )
+    status, headers, body = await dispatch(services.slack, await as_provider_request(request))
+    return web.Response(status=status, headers=headers, body=body)

@@ -864,7 +864,8 @@ class _Gate(AsyncMiddleware):
         resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse | None:
-        if req.context.get(_VERIFIED_KEY) is not _VERIFIED:
+        # Socket Mode requests arrive over the app-token WebSocket, authenticated by the connection.
+        if req.mode != "socket_mode" and req.context.get(_VERIFIED_KEY) is not _VERIFIED:
             logger.warning("Slack request refused: it did not come through channels.slack.dispatch")
             return BoltResponse(status=401, body="")
         if req.body.get("type") == "url_verification":

@@ -131,8 +131,7 @@ async def start_harness(
 ) -> Harness:
     settings = settings_for(database_url, twilio, telegram, **overrides)
     loopline = build(settings, clock=clock)
-    if loopline.telegram is not None:
-        await loopline.telegram.start()
+    await loopline.start()
     survey = parse_survey(EXAMPLE_SURVEY.read_text(), str(EXAMPLE_SURVEY))
     async with loopline.db.sessions() as session, session.begin():
         await surveys.save_survey(session, survey=survey, source=str(EXAMPLE_SURVEY), now=clock())
