@@ -153,3 +153,25 @@ async def tg_server(
         yield harness
     finally:
         await harness.close()
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[object]:
+    from tests.fakes.slack_api import FakeSlack
+
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def slack_server(
+    database_url: str, fake_twilio: object, fake_slack: object, clock: Clock
+) -> AsyncIterator[object]:
+    """Loopline's real server with Slack, against the fake Slack Web API."""
+    from tests.harness import start_harness
+
+    harness = await start_harness(database_url, fake_twilio, clock, slack=fake_slack)  # type: ignore[arg-type]
+    try:
+        yield harness
+    finally:
+        await harness.close()

@@ -17,6 +17,7 @@ from flows.survey_file import parse_survey
 from store import surveys
 from store.models import Base
 from tests.conftest import EXAMPLE_SURVEY, PUBLIC_URL, Clock
+from tests.fakes.slack_api import SIGNING_SECRET, TEAM_ID, FakeSlack
 from tests.fakes.telegram_api import FakeTelegram, post_update
 from tests.fakes.twilio_api import FakeTwilio
 
@@ -25,8 +26,16 @@ TELEGRAM_SECRET = "loopline-test-secret-0123456789"
 RESIDENT = "+447700900123"
 
 
+THEMES_FILE = str(EXAMPLE_SURVEY.parent / "themes.yaml")
+WARDS = "Northfield,Riverside,Old Town"
+
+
 def settings_for(
-    database_url: str, twilio: FakeTwilio, telegram: FakeTelegram | None = None, **overrides: str
+    database_url: str,
+    twilio: FakeTwilio,
+    telegram: FakeTelegram | None = None,
+    slack: FakeSlack | None = None,
+    **overrides: str,
 ) -> Settings:
     env = {
         "LOOPLINE_DATABASE_URL": database_url,
@@ -51,6 +60,19 @@ def settings_for(
             if telegram
             else {}
         ),
+        **(
+            {
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_BOT_TOKEN": slack.token,
+                "SLACK_API_BASE_URL": slack.base_url,
+                "SLACK_TEAM_ID": TEAM_ID,
+                "SLACK_REPORTS_CHANNEL": "C0DIGEST",
+                "LOOPLINE_THEMES_FILE": THEMES_FILE,
+                "LOOPLINE_WARDS": WARDS,
+            }
+            if slack
+            else {}
+        ),
         **overrides,
     }
     return Settings.from_env(env)
@@ -65,6 +87,7 @@ class Harness:
     http: aiohttp.ClientSession
     local_url: str
     telegram: FakeTelegram | None = None
+    slack: FakeSlack | None = None
 
     async def telegram_update(
         self, update: Mapping[str, Any], *, secret: str | None = TELEGRAM_SECRET
@@ -127,9 +150,10 @@ async def start_harness(
     twilio: FakeTwilio,
     clock: Clock,
     telegram: FakeTelegram | None = None,
+    slack: FakeSlack | None = None,
     **overrides: str,
 ) -> Harness:
-    settings = settings_for(database_url, twilio, telegram, **overrides)
+    settings = settings_for(database_url, twilio, telegram, slack, **overrides)
     loopline = build(settings, clock=clock)
     await loopline.start()
     survey = parse_survey(EXAMPLE_SURVEY.read_text(), str(EXAMPLE_SURVEY))
@@ -141,4 +165,4 @@ async def start_harness(
     await site.start()
     host, port = runner.addresses[0][:2]
     http = aiohttp.ClientSession()
-    return Harness(loopline, twilio, clock, runner, http, f"http://{host}:{port}", telegram)
+    return Harness(loopline, twilio, clock, runner, http, f"http://{host}:{port}", telegram, slack)
