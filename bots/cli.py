@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import json
 import logging
 import os
 import sys
-from datetime import UTC, date, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from bots.config import ConfigError, Settings
@@ -16,7 +19,7 @@ from channels.phone import normalise_phone
 from channels.telegram import Telegram
 from flows.definition import Survey, text_in
 from flows.survey_file import SurveyFileError, parse_survey
-from store import migrate, surveys
+from store import migrate, reports, surveys
 from store.db import connect
 
 
@@ -48,7 +51,28 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fetch Telegram updates with getUpdates (no public URL)",
     )
+    serve.add_argument(
+        "--slack-socket-mode", action="store_true", help="receive Slack over a WebSocket (SLACK_APP_TOKEN)"
+    )
     serve.set_defaults(run=_serve)
+
+    reports = commands.add_parser("reports", help="frontline staff street reports").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    listing = reports.add_parser("list", help="reports, newest last")
+    export = reports.add_parser("export", help="all matching reports as CSV, streamed")
+    export.add_argument("--csv", action="store_true", required=True)
+    for sub in (listing, export):
+        sub.add_argument("--theme")
+        sub.add_argument("--ward")
+        sub.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
+    listing.set_defaults(run=_reports_list)
+    export.set_defaults(run=_reports_export)
+    commands.add_parser("themes", help="the configured themes, with report counts").set_defaults(run=_themes)
+    slack = commands.add_parser("slack", help="Slack app set-up").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    slack.add_parser("manifest", help="print a ready Slack app manifest").set_defaults(run=_slack_manifest)
 
     telegram = commands.add_parser("telegram", help="Telegram bot set-up")
     telegram_actions = telegram.add_subparsers(required=True, metavar="ACTION")
@@ -101,7 +125,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     _upgrade(settings)
-    asyncio.run(serve(settings, telegram_polling=args.telegram_polling))
+    asyncio.run(
+        serve(settings, telegram_polling=args.telegram_polling, slack_socket_mode=args.slack_socket_mode)
+    )
     return 0
 
 
@@ -251,6 +277,105 @@ def _telegram_or_exit(settings: Settings) -> Telegram:
     if telegram is None:
         raise SystemExit("loopline: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET first")
     return telegram
+
+
+def _reports_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def show(report: reports.Report) -> None:
+        themes = ", ".join(t.theme for t in report.themes) or "-"
+        place = report.place or "-"
+        print(
+            f"#{report.id:<5} {report.created_at:%Y-%m-%d %H:%M}  {report.kind:<10} {place:<16} {themes:<30} "
+            f"{report.heard[:70]}"
+        )
+
+    return _each_report(settings, args, show)
+
+
+def _reports_export(settings: Settings, args: argparse.Namespace) -> int:
+    writer = csv.writer(sys.stdout)
+    writer.writerow(
+        [
+            "id",
+            "created_at",
+            "reporter",
+            "kind",
+            "place",
+            "how_many",
+            "themes",
+            "heard",
+            "quote",
+            "follow_up",
+            "source",
+        ]
+    )
+
+    async def row(report: reports.Report) -> None:
+        writer.writerow(
+            [
+                report.id,
+                report.created_at.isoformat(),
+                report.user_name,
+                report.kind,
+                report.place or "",
+                report.how_many or "",
+                ";".join(t.theme for t in report.themes),
+                report.heard,
+                report.quote or "",
+                "yes" if report.follow_up else "no",
+                report.source,
+            ]
+        )
+
+    return _each_report(settings, args, row)
+
+
+def _each_report(
+    settings: Settings, args: argparse.Namespace, action: Callable[[reports.Report], Awaitable[None]]
+) -> int:
+    _upgrade(settings)
+    since = datetime.combine(args.since, time(0), tzinfo=settings.timezone) if args.since else None
+
+    async def run() -> int:
+        db = connect(settings.database_url)
+        try:
+            async with db.sessions() as session:
+                async for report in reports.listing(session, theme=args.theme, place=args.ward, since=since):
+                    await action(report)
+        finally:
+            await db.dispose()
+        return 0
+
+    return asyncio.run(run())
+
+
+def _themes(settings: Settings, args: argparse.Namespace) -> int:
+    from bots.slack_desk import load_themes
+
+    themes = load_themes(settings.themes_file)
+    _upgrade(settings)
+
+    async def counts() -> dict[str, int]:
+        db = connect(settings.database_url)
+        try:
+            async with db.sessions() as session:
+                until = datetime.now(UTC)
+                found = await reports.theme_counts(session, since=until - timedelta(days=30), until=until)
+        finally:
+            await db.dispose()
+        return {c.theme: c.count for c in found}
+
+    last_month = asyncio.run(counts())
+    print(f"{'theme':<24} {'reports (30 days)':>17}  label")
+    for theme in themes.themes:
+        print(f"{theme.name:<24} {last_month.get(theme.name, 0):>17}  {theme.label}")
+    return 0
+
+
+def _slack_manifest(settings: Settings, args: argparse.Namespace) -> int:
+    from channels.slack import manifest
+
+    print(json.dumps(manifest(settings.public_url, name=f"Loopline ({settings.policy.council})"), indent=2))
+    return 0
 
 
 if __name__ == "__main__":

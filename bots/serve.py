@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bots import digest
 from bots.app import Loopline, build
 from bots.config import Settings
 from bots.telegram_polling import poll
 from bots.web import create_app
+from channels.slack import SocketMode
 from store import outbox
 
 log = logging.getLogger(__name__)
@@ -51,11 +53,39 @@ def schedule_jobs(loopline: Loopline) -> AsyncIOScheduler:
         coalesce=True,
         next_run_time=datetime.now(UTC),
     )
+    slack, channel = loopline.slack, loopline.settings.slack and loopline.settings.slack.reports_channel
+    if slack is not None and channel:
+
+        async def weekly_digest() -> None:
+            await digest.post_if_due(
+                loopline.db,
+                slack.client,
+                channel,
+                slack.desk.themes,
+                now=datetime.now(UTC),
+                timezone=loopline.settings.timezone,
+            )
+
+        # hourly and at start-up: a digest missed while Loopline was down goes out when it is back
+        scheduler.add_job(
+            weekly_digest,
+            "interval",
+            hours=1,
+            id="weekly_digest",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
     return scheduler
 
 
 async def serve(
-    settings: Settings, *, stop: asyncio.Event | None = None, telegram_polling: bool = False
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    telegram_polling: bool = False,
+    slack_socket_mode: bool = False,
 ) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set). The database must already be migrated.
 
@@ -79,6 +109,9 @@ async def serve(
         if loopline.telegram is None:
             raise SystemExit("--telegram-polling needs TELEGRAM_BOT_TOKEN")
         tasks.append(asyncio.create_task(poll(services, loopline.telegram), name="telegram-polling"))
+    socket_mode = None
+    if slack_socket_mode:
+        socket_mode = await _start_socket_mode(loopline)
     scheduler = schedule_jobs(loopline)
     scheduler.start()
     log.info(
@@ -94,6 +127,8 @@ async def serve(
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
+        if socket_mode is not None:
+            await socket_mode.close()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -101,3 +136,15 @@ async def serve(
                 await task
         await runner.cleanup()
         await loopline.close()
+
+
+async def _start_socket_mode(loopline: Loopline) -> SocketMode:
+    """Slack over a WebSocket (SLACK_APP_TOKEN), for councils without a public URL: same handlers."""
+    config = loopline.settings.slack
+    if loopline.slack is None or config is None or config.app_token is None:
+        raise SystemExit(
+            "--slack-socket-mode needs SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN and SLACK_APP_TOKEN"
+        )
+    socket_mode = SocketMode(loopline.slack.app, config.app_token)
+    await socket_mode.connect()
+    return socket_mode

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bots.config import ConfigError, Settings
 from bots.staff import StaffDesk
-from channels.slack import LooplineSlackApp, build_bolt_app, web_client, whoami
+from channels.slack import LooplineSlackApp, SlackClient, build_bolt_app, web_client, whoami
 from flows.themes import ThemeList, ThemesFileError, parse_themes
 from store.db import Database
 
@@ -23,7 +21,7 @@ log = logging.getLogger(__name__)
 class Slack:
     app: LooplineSlackApp
     desk: StaffDesk
-    client: AsyncWebClient
+    client: SlackClient
 
     async def close(self) -> None:
         session = self.client.session

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from channels.slack import (
     QuickReport,
     ReportForm,
+    SlackClient,
     StaffUser,
     StreetCommand,
     ViewSubmission,
@@ -42,7 +41,7 @@ HELP = (
 @dataclass(frozen=True, slots=True)
 class StaffDesk:
     db: Database
-    client: AsyncWebClient
+    client: SlackClient
     themes: ThemeList
     wards: tuple[str, ...]
     clock: Callable[[], datetime]

@@ -1412,3 +1412,25 @@ def manifest(public_url: str, *, name: str = "Loopline", command: str = SLASH_CO
             "token_rotation_enabled": False,
         },
     }
+
+
+# -- Socket Mode -----------------------------------------------------------------------------------------
+
+SlackClient = AsyncWebClient
+"""The Web API client type, named here so the wiring needs no import of slack_sdk."""
+
+
+class SocketMode:
+    """Slack over a WebSocket opened with the app-level token (``xapp-``), for councils without a public
+    URL. Requests reach the same Bolt listeners; the WebSocket itself is the authentication."""
+
+    def __init__(self, app: LooplineSlackApp, app_token: str) -> None:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        self._handler = AsyncSocketModeHandler(app, app_token)
+
+    async def connect(self) -> None:
+        await self._handler.connect_async()  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        await self._handler.close_async()  # type: ignore[no-untyped-call]

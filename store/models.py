@@ -195,3 +195,16 @@ class ReportThemeRow(Base):
     theme: Mapped[str] = mapped_column(String(40), index=True)
     matched: Mapped[str | None] = mapped_column(String(500))  # why it was suggested
     by_staff: Mapped[bool]  # chosen or kept by a person (a correction is kept as such)
+
+
+class JobRunRow(Base):
+    """Scheduled work done for a period (e.g. the digest for week 2026-W47): the scheduler is only a
+    wake-up; this table is what makes a job run once per period, across restarts."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(40))
+    ran_at: Mapped[datetime]

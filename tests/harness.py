@@ -46,7 +46,7 @@ def settings_for(
         "TWILIO_AUTH_TOKEN": twilio.auth_token,
         "TWILIO_FROM_NUMBER": COUNCIL_NUMBER,
         "TWILIO_API_BASE_URL": twilio.base_url,
-        "TWILIO_TIMEOUT_SECONDS": "0.5",
+        "TWILIO_TIMEOUT_SECONDS": "2",
         "TWILIO_SEGMENTS_PER_SECOND": "1000",
         **(
             {
@@ -55,7 +55,7 @@ def settings_for(
                 "TELEGRAM_API_BASE_URL": telegram.base_url,
                 "TELEGRAM_PER_CHAT_SECONDS": "0",
                 "TELEGRAM_MESSAGES_PER_SECOND": "1000",
-                "TELEGRAM_TIMEOUT_SECONDS": "0.5",
+                "TELEGRAM_TIMEOUT_SECONDS": "2",
             }
             if telegram
             else {}

@@ -35,7 +35,7 @@ async def test_a_server_error_and_a_timeout_are_retried(server: Harness) -> None
 
     await server.send_all()
     server.clock.advance(seconds=2)
-    await server.send_all()  # hangs past our 0.5 s timeout
+    await server.send_all()  # hangs past our 2 s timeout
     assert await _statuses(server) == [("queued", 2, None)]
     server.clock.advance(seconds=5)
     sent = await server.send_all()
