@@ -186,7 +186,7 @@ class StaffDesk:
         place = " ".join(words) or None
         if place and self.wards and place.lower() not in {w.lower() for w in self.wards}:
             return f"I don't know the ward {place!r}. Wards: {', '.join(self.wards)}."
-        until = self.clock()
+        until = self.clock() + timedelta(seconds=1)  # include a report made this second
         since = until - timedelta(days=days)
         async with self.db.sessions() as session:
             counts = await reports.theme_counts(session, since=since, until=until, place=place)

@@ -193,14 +193,14 @@ class ThemeCount:
 async def theme_counts(
     session: AsyncSession, *, since: datetime, until: datetime, place: str | None = None
 ) -> list[ThemeCount]:
-    """Reports per theme in (since, until], with the count for the period just before, most first."""
+    """Reports per theme in [since, until), with the count for the period just before, most first."""
     before = since - (until - since)
 
     async def counts(start: datetime, end: datetime) -> dict[str, int]:
         query = (
             select(ReportThemeRow.theme, func.count())
             .join(ReportRow, ReportRow.id == ReportThemeRow.report_id)
-            .where(ReportRow.created_at > start, ReportRow.created_at <= end)
+            .where(ReportRow.created_at >= start, ReportRow.created_at < end)
             .group_by(ReportThemeRow.theme)
         )
         if place:
@@ -223,11 +223,11 @@ async def kind_counts(session: AsyncSession, *, since: datetime, until: datetime
 
 async def place_counts(session: AsyncSession, *, since: datetime, until: datetime) -> dict[str, int]:
     query = (
-        select(func.coalesce(ReportRow.place, "(no place)"), func.count())
+        select(ReportRow.place, func.count())
         .where(ReportRow.created_at >= since, ReportRow.created_at < until)
-        .group_by(func.coalesce(ReportRow.place, "(no place)"))
+        .group_by(ReportRow.place)
     )
-    return {place: count for place, count in (await session.execute(query)).all()}
+    return {place or "(no place)": count for place, count in (await session.execute(query)).all()}
 
 
 async def id_for(session: AsyncSession, *, dedupe_key: str) -> int | None:

@@ -66,7 +66,7 @@ def settings_for(
                 "SLACK_BOT_TOKEN": slack.token,
                 "SLACK_API_BASE_URL": slack.base_url,
                 "SLACK_TEAM_ID": TEAM_ID,
-                "SLACK_REPORTS_CHANNEL": "C0DIGEST",
+                "SLACK_REPORTS_CHANNEL": "C0STREET",
                 "LOOPLINE_THEMES_FILE": THEMES_FILE,
                 "LOOPLINE_WARDS": WARDS,
             }
