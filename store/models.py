@@ -141,7 +141,10 @@ class OutboxRow(Base):
     """A message to send. Status only moves forward (see ``STATUS_RANK``)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
+        UniqueConstraint("send_id", "resident_id"),  # a card reaches a resident at most once
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
@@ -161,6 +164,7 @@ class OutboxRow(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    send_id: Mapped[int | None] = mapped_column(ForeignKey("sends.id"))  # a You Said, We Did sending
 
 
 class ReportRow(Base):
@@ -208,3 +212,60 @@ class JobRunRow(Base):
     job: Mapped[str] = mapped_column(String(40))
     period: Mapped[str] = mapped_column(String(40))
     ran_at: Mapped[datetime]
+
+
+class CardRow(Base):
+    """A You Said, We Did card: drafted, approved by a second person, then scheduled to send."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    definition: Mapped[dict[str, Any]]  # the card as written (flows.yswd.Card)
+    state: Mapped[str] = mapped_column(String(16))  # draft, approved, scheduled, sending, sent, cancelled
+    author: Mapped[str] = mapped_column(String(100))
+    approver: Mapped[str | None] = mapped_column(String(100))
+    purdah_exempt_reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SendRow(Base):
+    """One scheduled sending of a card. Its state lives here, not in the scheduler: a restart resumes it."""
+
+    __tablename__ = "sends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(16))  # scheduled, planned, cancelled
+    recipients: Mapped[int | None]
+    scheduled_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    planned_at: Mapped[datetime | None]
+
+
+class AuditRow(Base):
+    """Who did what to a card or send, and when: the trail scrutiny committees and DPOs ask for."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(60), index=True)
+    details: Mapped[dict[str, Any] | None]
+
+
+class PulseRow(Base):
+    """A resident's answer to "Did this answer your concern?" after a You Said, We Did message."""
+
+    __tablename__ = "pulses"
+    __table_args__ = (UniqueConstraint("card_id", "resident_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    answer: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime]
