@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bots.catalogue import CatalogueCache
+from bots.closing import Closing, Rules
 from bots.config import Settings
 from bots.conversation import ButtonDecoder, Conversations
 from bots.sender import Sender, SendingChannel, utc_now
-from bots.slack_desk import Slack, start_slack
+from bots.slack_desk import Slack, optional_themes, start_slack
 from bots.web import Services
 from channels.telegram import Telegram, decode_button, encode_button
 from channels.twilio_sms import TwilioSms
@@ -27,6 +28,7 @@ class Loopline:
     sms: TwilioSms | None
     telegram: Telegram | None
     clock: Callable[[], datetime]
+    closing: Closing
     slack: Slack | None = None
 
     async def start(self) -> None:
@@ -97,7 +99,19 @@ def build(
         buttons_on=frozenset(decoders),
         button_decoders=decoders,
     )
-    return Loopline(settings, db, conversations, sender, sms, telegram, clock)
+    rules = Rules(
+        timezone=settings.timezone,
+        quiet_hours=settings.quiet_hours,
+        bank_holidays=settings.bank_holidays,
+        purdah=settings.purdah,
+        budget=settings.yswd_budget,
+        budget_window=timedelta(days=settings.budget_window_days),
+        price_per_segment=settings.sms_price_per_segment,
+    )
+    closing = Closing(
+        db=db, rules=rules, themes=optional_themes(settings), clock=clock, on_queued=sender.wake
+    )
+    return Loopline(settings, db, conversations, sender, sms, telegram, clock, closing)
 
 
 def _sms(settings: Settings) -> TwilioSms | None:

@@ -13,13 +13,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from bots.closing import Closing
 from bots.config import ConfigError, Settings
 from bots.logs import configure_logging
 from channels.phone import normalise_phone
 from channels.telegram import Telegram
 from flows.definition import Survey, text_in
 from flows.survey_file import SurveyFileError, parse_survey
-from store import migrate, reports, surveys
+from flows.yswd import Card, CardFileError
+from store import cards, migrate, reports, surveys
+from store.cards import CardError
 from store.db import connect
 
 
@@ -69,6 +72,39 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=_reports_list)
     export.set_defaults(run=_reports_export)
     commands.add_parser("themes", help="the configured themes, with report counts").set_defaults(run=_themes)
+    yswd = commands.add_parser("yswd", help="You Said, We Did cards").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    create = yswd.add_parser("create", help="draft a card from a YAML file")
+    create.add_argument("file", type=Path)
+    edit = yswd.add_parser("edit", help="replace a card from a YAML file (it needs approving again)")
+    edit.add_argument("card", type=int)
+    edit.add_argument("file", type=Path)
+    approve = yswd.add_parser("approve", help="approve a colleague's card (maker-checker)")
+    schedule = yswd.add_parser("schedule", help="schedule an approved card")
+    schedule.add_argument("--at", required=True, help="local time, e.g. '2027-01-15 10:00'")
+    cancel = yswd.add_parser("cancel", help="stop a card's sending; unsent messages are skipped")
+    preview = yswd.add_parser("preview", help="the messages, their cost and the number of recipients")
+    status = yswd.add_parser("status", help="progress of a card's sending, and its pulse")
+    for sub in (approve, schedule, cancel, preview, status):
+        sub.add_argument("card", type=int)
+    for sub in (create, edit, approve, schedule, cancel):
+        sub.add_argument("--as", dest="actor", required=True, help="who is doing this (for the audit log)")
+    for sub, run in (
+        (create, _yswd_create),
+        (edit, _yswd_edit),
+        (approve, _yswd_approve),
+        (schedule, _yswd_schedule),
+        (cancel, _yswd_cancel),
+        (preview, _yswd_preview),
+        (status, _yswd_status),
+    ):
+        sub.set_defaults(run=run)
+    yswd.add_parser("list", help="all cards").set_defaults(run=_yswd_list)
+    loops = commands.add_parser("loops", help="which surveys' participants have been told what changed")
+    loops.add_argument("--days", type=int, default=30, help="overdue when closed this many days ago (30)")
+    loops.set_defaults(run=_loops)
+
     slack = commands.add_parser("slack", help="Slack app set-up").add_subparsers(
         required=True, metavar="ACTION"
     )
@@ -376,6 +412,129 @@ def _slack_manifest(settings: Settings, args: argparse.Namespace) -> int:
 
     print(json.dumps(manifest(settings.public_url, name=f"Loopline ({settings.policy.council})"), indent=2))
     return 0
+
+
+def _closing(settings: Settings, work: Callable[[Closing], Awaitable[str]]) -> int:
+    """Run one card step; a refused step (e.g. approving your own card) is a clear error, exit 1."""
+    from bots.app import build
+
+    _upgrade(settings)
+
+    async def run() -> int:
+        loopline = build(settings)
+        try:
+            print(await work(loopline.closing))
+        except (CardError, CardFileError) as error:
+            print(f"loopline: {error}", file=sys.stderr)
+            return 1
+        finally:
+            await loopline.close()
+        return 0
+
+    return asyncio.run(run())
+
+
+def _yswd_create(settings: Settings, args: argparse.Namespace) -> int:
+    text = args.file.read_text(encoding="utf-8")
+
+    async def work(closing: Closing) -> str:
+        card_id = await closing.create(text, str(args.file), author=args.actor)
+        return f"Card {card_id} drafted. A colleague approves it: loopline yswd approve {card_id} --as NAME"
+
+    return _closing(settings, work)
+
+
+def _yswd_edit(settings: Settings, args: argparse.Namespace) -> int:
+    text = args.file.read_text(encoding="utf-8")
+
+    async def work(closing: Closing) -> str:
+        await closing.edit(args.card, text, str(args.file), actor=args.actor)
+        return f"Card {args.card} changed; it needs approving again."
+
+    return _closing(settings, work)
+
+
+def _yswd_approve(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(closing: Closing) -> str:
+        await closing.approve(args.card, approver=args.actor)
+        return f"Card {args.card} approved by {args.actor}."
+
+    return _closing(settings, work)
+
+
+def _yswd_schedule(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        at = datetime.fromisoformat(args.at)
+    except ValueError:
+        print(f"loopline: --at must look like '2027-01-15 10:00', not {args.at!r}", file=sys.stderr)
+        return 2
+    at = at.replace(tzinfo=settings.timezone) if at.tzinfo is None else at
+
+    async def work(closing: Closing) -> str:
+        send_id, starts = await closing.schedule(args.card, at=at, actor=args.actor)
+        moved = (
+            ""
+            if starts == at
+            else f" (moved out of quiet hours, holidays or purdah to {starts:%Y-%m-%d %H:%M})"
+        )
+        return f"Card {args.card} scheduled as sending {send_id} for {at:%Y-%m-%d %H:%M}{moved}."
+
+    return _closing(settings, work)
+
+
+def _yswd_cancel(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(closing: Closing) -> str:
+        stopped = await closing.cancel(args.card, actor=args.actor)
+        return f"Card {args.card}: sending cancelled, {stopped} unsent messages stopped."
+
+    return _closing(settings, work)
+
+
+def _yswd_preview(settings: Settings, args: argparse.Namespace) -> int:
+    return _closing(settings, lambda closing: closing.preview(args.card))
+
+
+def _yswd_status(settings: Settings, args: argparse.Namespace) -> int:
+    return _closing(settings, lambda closing: closing.status(args.card))
+
+
+def _yswd_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(closing: Closing) -> str:
+        async with closing.db.sessions() as session:
+            found = await cards.listing(session)
+        lines = [f"{'card':<6} {'survey':<20} {'state':<10} {'author':<14} {'approver':<14} title"]
+        for c in found:
+            title = Card.model_validate(c.definition).text("title", "en")
+            lines.append(
+                f"{c.id:<6} {c.survey:<20} {c.state:<10} {c.author:<14} {c.approver or '-':<14} {title}"
+            )
+        return "\n".join(lines)
+
+    return _closing(settings, work)
+
+
+def _loops(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(closing: Closing) -> str:
+        async with closing.db.sessions() as session:
+            found = await cards.loops(session)
+        today = datetime.now(settings.timezone).date()
+        lines = [f"{'survey':<22} {'closed':<11} {'took part':>9} {'told':>6} {'share':>6}  loop"]
+        for loop in found:
+            share = f"{100 * loop.told / loop.participants:.0f}%" if loop.participants else "-"
+            days = (today - loop.closes).days
+            if days < 0:
+                state = "open"
+            elif loop.told == 0 and days > args.days:
+                state = f"OVERDUE: closed {days} days ago, nobody told yet"
+            else:
+                state = "closing" if loop.told < loop.participants else "closed"
+            lines.append(
+                f"{loop.survey:<22} {loop.closes!s:<11} {loop.participants:>9} {loop.told:>6} {share:>6}  "
+                f"{state}"
+            )
+        return "\n".join(lines)
+
+    return _closing(settings, work)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flows.quiet_hours import QuietHours
+from flows.sending_rules import Purdah
 from flows.state import Policy
 from store.db import DEFAULT_URL
 
@@ -75,6 +77,11 @@ class Settings:
     slack: SlackSettings | None
     themes_file: str
     wards: tuple[str, ...]
+    bank_holidays: frozenset[date]
+    purdah: tuple[Purdah, ...]
+    yswd_budget: int
+    budget_window_days: int
+    sms_price_per_segment: Decimal
     log_level: str
 
     @classmethod
@@ -120,6 +127,11 @@ class Settings:
             slack=_slack(env, number),
             themes_file=env.get("LOOPLINE_THEMES_FILE", "examples/themes.yaml"),
             wards=tuple(w.strip() for w in env.get("LOOPLINE_WARDS", "").split(",") if w.strip()),
+            bank_holidays=_dates(env.get("LOOPLINE_BANK_HOLIDAYS", "")),
+            purdah=_periods(env.get("LOOPLINE_PURDAH", "")),
+            yswd_budget=int(number("LOOPLINE_YSWD_BUDGET", 4)),
+            budget_window_days=int(number("LOOPLINE_BUDGET_WINDOW_DAYS", 30)),
+            sms_price_per_segment=_money(env.get("LOOPLINE_SMS_PRICE_PER_SEGMENT", "0.0463")),
             log_level=env.get("LOOPLINE_LOG_LEVEL", "INFO").upper(),
         )
 
@@ -186,3 +198,33 @@ def _slack(env: Mapping[str, str], number: Callable[[str, float], float]) -> Sla
         reports_channel=env.get("SLACK_REPORTS_CHANNEL", "").strip() or None,
         timeout=number("SLACK_TIMEOUT_SECONDS", 10),
     )
+
+
+def _dates(text: str) -> frozenset[date]:
+    try:
+        return frozenset(date.fromisoformat(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(
+            f"LOOPLINE_BANK_HOLIDAYS must be dates like 2026-12-25,2026-12-28, not {text!r}"
+        ) from None
+
+
+def _periods(text: str) -> tuple[Purdah, ...]:
+    """``2027-03-22..2027-05-06`` (comma-separated)."""
+    periods = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            start, end = (date.fromisoformat(d.strip()) for d in part.split(".."))
+            periods.append(Purdah(start, end))
+        except ValueError:
+            raise ConfigError(
+                f"LOOPLINE_PURDAH must look like 2027-03-22..2027-05-06, not {part!r}"
+            ) from None
+    return tuple(periods)
+
+
+def _money(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        raise ConfigError(f"LOOPLINE_SMS_PRICE_PER_SEGMENT must be a number, not {text!r}") from None

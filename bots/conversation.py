@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,10 +17,13 @@ from flows.effects import AnswerRecorded, Reply, ResponseEnded, ResponseStarted
 from flows.phrases import say
 from flows.quiet_hours import QuietHours
 from flows.state import Policy
-from store import inbound, outbox, residents, responses
+from flows.yswd import read_pulse
+from store import cards, inbound, outbox, residents, responses
 from store.db import Database
 
 log = logging.getLogger(__name__)
+
+PULSE_WINDOW = timedelta(days=14)  # a pulse answer counts for the card sent in the last two weeks
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,27 @@ class Conversations:
             case InboundKind.BUTTON:
                 return await self._press(session, message, known, now)
         text = _engine_text(message, await self.catalogue.get(session))
+        pulsed = await self._pulse(session, message, known, text, now)
+        if pulsed is not None:
+            return Handled(), pulsed
         return Handled(), await self._run(session, message, known, text, now)
+
+    async def _pulse(
+        self, session: AsyncSession, message: InboundMessage, known: residents.Known, text: str, now: datetime
+    ) -> int | None:
+        """A reply to "Did this answer your concern?" after a You Said, We Did message, if it is one."""
+        if known.resident.session is not None or known.resident.opted_out or message.command is not None:
+            return None
+        answer = read_pulse(text)
+        if answer is None:
+            return None
+        card = await cards.record_pulse(
+            session, resident_id=known.resident_id, answer=answer, now=now, within=PULSE_WINDOW
+        )
+        if card is None:
+            return None
+        language = known.resident.language or message.language or "en"
+        return await self._say(session, known, message.channel, say("pulse_thanks", language), now)
 
     async def _press(
         self, session: AsyncSession, message: InboundMessage, known: residents.Known, now: datetime
@@ -131,7 +154,7 @@ class Conversations:
             and decoded[0] == asked.question
             and any(value == decoded[1] for _, value in asked.choices)
         )
-        if decoded is None or asked is None or not offered or decoded[0] not in ("", current):
+        if decoded is None or asked is None or not offered or decoded[0] not in ("", "pulse", current):
             language = known.resident.language or message.language or "en"
             notice = say("stale_button", language)
             ack = Acknowledgement(message.channel, message.sender, message.press, None, notice, None)
@@ -139,6 +162,8 @@ class Conversations:
         value = decoded[1]
         chosen = next(label for label, v in asked.choices if v == value)
         ack = Acknowledgement(message.channel, message.sender, message.press, chosen, None, asked.body)
+        if decoded[0] == "pulse":
+            return Handled(acknowledgement=ack), await self._pulse(session, message, known, value, now) or 0
         return Handled(acknowledgement=ack), await self._run(session, message, known, value, now)
 
     async def _run(

@@ -53,6 +53,21 @@ def schedule_jobs(loopline: Loopline) -> AsyncIOScheduler:
         coalesce=True,
         next_run_time=datetime.now(UTC),
     )
+
+    async def send_due() -> None:
+        await loopline.closing.send_due()
+
+    # every 30 s and at start-up: a sending due while Loopline was down starts as soon as it is back
+    scheduler.add_job(
+        send_due,
+        "interval",
+        seconds=30,
+        id="send_due",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(UTC),
+    )
     slack, channel = loopline.slack, loopline.settings.slack and loopline.settings.slack.reports_channel
     if slack is not None and channel:
 

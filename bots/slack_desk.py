@@ -39,6 +39,13 @@ def load_themes(path: str) -> ThemeList:
         raise ConfigError(str(error)) from None
 
 
+def optional_themes(settings: Settings) -> ThemeList | None:
+    """The configured themes, or None when the themes file is absent (theme features are then off)."""
+    if not Path(settings.themes_file).exists():
+        return None
+    return load_themes(settings.themes_file)
+
+
 async def start_slack(settings: Settings, db: Database, clock: Callable[[], datetime]) -> Slack | None:
     """None when Slack is not configured. A wrong token or workspace stops start-up, loudly."""
     config = settings.slack

@@ -100,6 +100,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "en": "That question has already been answered.",
         "cy": "Mae'r cwestiwn hwnnw wedi'i ateb.",
     },
+    "pulse_thanks": {
+        "en": "Thank you for telling us. It helps us do better next time.",
+        "cy": "Diolch am ddweud wrthym. Mae'n ein helpu i wneud yn well y tro nesaf.",
+    },
     "choose_language": {
         "en": "Which language would you like? Reply CYMRAEG for Welsh or ENGLISH for English.",
         "cy": "Pa iaith hoffech chi? Atebwch CYMRAEG am Gymraeg neu ENGLISH am Saesneg.",

@@ -170,3 +170,19 @@ async def answers_since(
         .limit(limit)
     )
     return [(slug, value) for slug, value in (await session.execute(query)).all() if value]
+
+
+async def text_answers(
+    session: AsyncSession, *, survey: str, questions: Collection[tuple[str, str]]
+) -> list[tuple[int, str]]:
+    """(response id, answer) for a survey's free-text questions, for theme filters."""
+    if not questions:
+        return []
+    pairs = [and_(SurveyRow.slug == s, AnswerRow.question == q) for s, q in questions]
+    query = (
+        select(AnswerRow.response_id, AnswerRow.value)
+        .join(ResponseRow, ResponseRow.id == AnswerRow.response_id)
+        .join(SurveyRow, SurveyRow.id == ResponseRow.survey_id)
+        .where(SurveyRow.slug == survey, AnswerRow.status == "answered", or_(*pairs))
+    )
+    return [(response_id, value) for response_id, value in (await session.execute(query)).all() if value]
