@@ -46,6 +46,7 @@ class Loopline:
             telegram=self.telegram,
             slack=self.slack.app if self.slack else None,
             clock=self.clock,
+            council=self.settings.policy.council,
         )
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bots.background import Background
 from bots.conversation import Acknowledgement, Conversations, Handled
+from bots.public_page import published_cards, templates
 from channels.base import DeliveryStatus, HttpRequest
 from channels.errors import BadRequest
 from channels.slack import LooplineSlackApp, dispatch
@@ -38,6 +39,8 @@ class Services:
     telegram: Telegram | None = None
     slack: LooplineSlackApp | None = None
     clock: Callable[[], datetime] = utc_now
+    council: str = "the council"
+    public_threshold: int = 10
     background: Background = field(default_factory=Background)
 
     def follow_up(self, handled: Handled) -> None:
@@ -64,6 +67,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_post("/webhooks/twilio/status", twilio_status)
     app.router.add_post("/webhooks/telegram", telegram_update)
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/you-said-we-did", you_said_we_did)
     app.on_cleanup.append(_finish_background)
     return app
 
@@ -175,3 +179,13 @@ async def slack_events(request: web.Request) -> web.Response:
         )
     status, headers, body = await dispatch(services.slack, await as_provider_request(request))
     return web.Response(status=status, headers=headers, body=body)
+
+
+async def you_said_we_did(request: web.Request) -> web.Response:
+    """The published You Said, We Did cards: an accessible HTML page, or ``?format=json``."""
+    services = request.app[SERVICES]
+    found = await published_cards(services.db, threshold=services.public_threshold)
+    if request.query.get("format") == "json":
+        return web.json_response({"council": services.council, "cards": found})
+    page = templates().get_template("you_said_we_did.html").render(council=services.council, cards=found)
+    return web.Response(text=page, content_type="text/html")
