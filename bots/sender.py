@@ -109,7 +109,11 @@ class Sender:
             async with self.db.writing(), self.db.sessions() as session, session.begin():
                 claimed = await outbox.claim_due(session, now=self.clock(), channels=[name], limit=limit)
             if claimed:
-                await asyncio.gather(*(self._send(message) for message in claimed))
+                results = await asyncio.gather(*(self._send(message) for message in claimed))
+                sent = [result for result in results if result is not None]
+                if sent:  # one transaction for the whole batch: the send path's main saving
+                    async with self.db.writing(), self.db.sessions() as session, session.begin():
+                        await outbox.mark_sent(session, sent, now=self.clock())
             handled += len(claimed)
         return handled
 
@@ -119,7 +123,8 @@ class Sender:
             total += sent
         return total
 
-    async def _send(self, claimed: outbox.Claimed) -> None:
+    async def _send(self, claimed: outbox.Claimed) -> tuple[int, str] | None:
+        """Send one claimed row; (outbox id, provider id) when the provider accepted it."""
         channel = self.channels[claimed.channel]
         bucket = self._buckets.get(claimed.channel)
         if bucket is not None:
@@ -131,14 +136,13 @@ class Sender:
             provider_id = await channel.send(message)
         except SendError as error:
             await self._record_failure(claimed, error, context)
-            return
+            return None
         except Exception as error:  # a bug or an unexpected SDK error: retry within the attempt limit
             log.exception("unexpected error while sending", extra=context)
             await self._record_failure(claimed, error, context)
-            return
-        async with self.db.writing(), self.db.sessions() as session, session.begin():
-            await outbox.mark_sent(session, outbox_id=claimed.id, provider_id=provider_id, now=self.clock())
-        log.info("sent", extra=context)
+            return None
+        log.debug("sent", extra=context)
+        return claimed.id, provider_id
 
     def _message(self, claimed: outbox.Claimed) -> OutboundMessage:
         extras = claimed.buttons or {}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import AddressRow, Base, OutboxRow, ResidentRow
@@ -136,13 +136,20 @@ async def claim_due(
     return claimed
 
 
-async def mark_sent(session: AsyncSession, *, outbox_id: int, provider_id: str, now: datetime) -> None:
+async def mark_sent(session: AsyncSession, sent: Sequence[tuple[int, str]], *, now: datetime) -> None:
+    """Record (outbox id, provider id) pairs the provider accepted, in two statements whatever their number.
+    A delivery report that arrived first (a higher status) is kept."""
+    if not sent:
+        return
+    outbox = Base.metadata.tables["outbox"]
+    rows = [{"oid": outbox_id, "pid": provider_id} for outbox_id, provider_id in sent]
     await session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == outbox_id)
-        .values(provider_id=provider_id, sent_at=now, updated_at=now)
+        update(outbox)
+        .where(outbox.c.id == bindparam("oid"))
+        .values(provider_id=bindparam("pid"), sent_at=now, updated_at=now),
+        rows,
     )
-    await _move(session, [outbox_id], "sent", now)
+    await _move(session, [outbox_id for outbox_id, _ in sent], "sent", now)
 
 
 async def schedule_retry(
