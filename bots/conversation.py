@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -117,7 +117,21 @@ class Conversations:
         pulsed = await self._pulse(session, message, known, text, now)
         if pulsed is not None:
             return Handled(), pulsed
-        return Handled(), await self._run(session, message, known, text, now)
+        queued = await self._run(session, message, known, text, now)
+        if message.command == "start" and message.channel in self.buttons_on and not known.resident.opted_out:
+            queued += await self._offer_contact(session, known, message, now)
+        return Handled(), queued
+
+    async def _offer_contact(
+        self, session: AsyncSession, known: residents.Known, message: InboundMessage, now: datetime
+    ) -> int:
+        """Ask a chat-app resident to share their number, so their choices (STOP, limits) cover texts too."""
+        if await residents.has_address(session, resident_id=known.resident_id, channel="sms"):
+            return 0
+        language = known.resident.language or message.language or "en"
+        row = _reply_row(known, message.channel, Reply(say("share_number", language)))
+        await outbox.enqueue(session, [replace(row, buttons={"contact": True})], now=now)
+        return 1
 
     async def _pulse(
         self, session: AsyncSession, message: InboundMessage, known: residents.Known, text: str, now: datetime

@@ -24,6 +24,7 @@ from channels.slack import (
     open_view,
     recorded_message,
     report_modal,
+    reports_message,
 )
 from flows.definition import Survey
 from flows.themes import ThemeList, clean_slack_text, suggest_kind, suggest_themes
@@ -61,7 +62,7 @@ class StaffDesk:
             await self.open_report_modal(command.user, command.trigger_id, None, "shortcut", None)
             return None
         if command.subcommand == "mine":
-            return ephemeral(await self._mine(command.user))
+            return await self._mine(command.user)
         if command.subcommand == "themes":
             return ephemeral(await self._theme_summary(command.args))
         return ephemeral(HELP)
@@ -167,16 +168,22 @@ class StaffDesk:
         assert report_id is not None
         return report_id
 
-    async def _mine(self, user: StaffUser) -> str:
+    async def _mine(self, user: StaffUser) -> dict[str, Any]:
         async with self.db.sessions() as session:
             mine = await reports.by_user(session, user_id=user.user_id)
         if not mine:
-            return "You have no reports yet. Try */street* followed by what you heard."
-        lines = [f"*Your last {len(mine)} reports* (use *Add detail* on a report, or */street* to add one):"]
-        for r in mine:
-            themes = ", ".join(t.theme for t in r.themes) or "no theme"
-            lines.append(f"• #{r.id} {r.created_at:%d %b}: {r.heard[:80]} _({r.kind}; {themes})_")
-        return "\n".join(lines)
+            return ephemeral("You have no reports yet. Try */street* followed by what you heard.")
+        summaries = [
+            (
+                r.id,
+                f"#{r.id} {r.created_at:%d %b}: {r.heard[:80]} ({r.kind}; "
+                f"{', '.join(t.theme for t in r.themes) or 'no theme'})",
+            )
+            for r in mine
+        ]
+        return reports_message(
+            f"*Your last {len(mine)} reports.* Edit one to add detail or correct its themes:", summaries
+        )
 
     async def _theme_summary(self, args: Sequence[str]) -> str:
         days = 7

@@ -806,6 +806,28 @@ def recorded_message(
     return {"response_type": "ephemeral", "text": fallback[:_SECTION_TEXT_MAX], "blocks": blocks}
 
 
+def reports_message(heading: str, reports: Sequence[tuple[int, str]]) -> dict[str, Any]:
+    """An ephemeral list of a staff member's reports, each (id, one-line summary) with an "Edit" button
+    (action ``add_detail``) that reopens it in the form. At most 20 are shown."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": heading[:_SECTION_TEXT_MAX]}}
+    ]
+    for report_id, summary in reports[:20]:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": escape_mrkdwn(summary)[:_SECTION_TEXT_MAX]},
+                "accessory": {
+                    "type": "button",
+                    "action_id": ACTION_ADD_DETAIL,
+                    "text": _plain("Edit"),
+                    "value": str(report_id),
+                },
+            }
+        )
+    return {"response_type": "ephemeral", "text": heading[:_SECTION_TEXT_MAX], "blocks": blocks}
+
+
 # -- the Bolt app ---------------------------------------------------------------------------------------
 
 _VERIFIED_KEY: Final = "loopline_verified"

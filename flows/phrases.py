@@ -100,6 +100,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "en": "That question has already been answered.",
         "cy": "Mae'r cwestiwn hwnnw wedi'i ateb.",
     },
+    "share_number": {
+        "en": "Do you also text us? Share your phone number and a STOP or a choice you make here applies to "
+        "your texts too. It is optional.",
+        "cy": "Ydych chi hefyd yn anfon neges destun atom? Rhannwch eich rhif ffôn ac mae STOP neu ddewis a "
+        "wnewch yma yn berthnasol i'ch negeseuon testun hefyd. Mae'n ddewisol.",
+    },
     "pulse_thanks": {
         "en": "Thank you for telling us. It helps us do better next time.",
         "cy": "Diolch am ddweud wrthym. Mae'n ein helpu i wneud yn well y tro nesaf.",

@@ -173,3 +173,12 @@ async def link_phone(session: AsyncSession, *, known: Known, phone: str, now: da
             opted_out=True, language=resident.language, session=None, completed=resident.completed
         )
     return Known(owner.resident_id, known.address_id, resident)
+
+
+async def has_address(session: AsyncSession, *, resident_id: int, channel: str) -> bool:
+    found = await session.scalar(
+        select(_addresses.c.id).where(
+            _addresses.c.resident_id == resident_id, _addresses.c.channel == channel
+        )
+    )
+    return found is not None

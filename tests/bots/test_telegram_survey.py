@@ -65,7 +65,9 @@ async def _settle(server: Harness) -> None:
 
 
 async def test_a_resident_takes_the_parks_survey_by_tapping_buttons(tg_server: Harness) -> None:
-    intro, question = await _say(tg_server, "/start parks-2026")
+    intro, question, offer = await _say(tg_server, "/start parks-2026")
+    assert offer["text"].startswith("Do you also text us? Share your phone number")
+    assert offer["params"]["reply_markup"]["keyboard"][0][0]["request_contact"] is True
 
     assert "Help us decide how to spend next year's play-area budget" in intro["text"]
     assert question["text"] == "How often do you visit a park?"
