@@ -101,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sub.set_defaults(run=run)
     yswd.add_parser("list", help="all cards").set_defaults(run=_yswd_list)
+    calendar = commands.add_parser(
+        "calendar", help="open and planned surveys and sends by date, with overlaps"
+    )
+    calendar.set_defaults(run=_calendar)
     loops = commands.add_parser("loops", help="which surveys' participants have been told what changed")
     loops.add_argument("--days", type=int, default=30, help="overdue when closed this many days ago (30)")
     loops.set_defaults(run=_loops)
@@ -509,6 +513,61 @@ def _yswd_list(settings: Settings, args: argparse.Namespace) -> int:
                 f"{c.id:<6} {c.survey:<20} {c.state:<10} {c.author:<14} {c.approver or '-':<14} {title}"
             )
         return "\n".join(lines)
+
+    return _closing(settings, work)
+
+
+def _calendar(settings: Settings, args: argparse.Namespace) -> int:
+    """Consultation fatigue is real: show what residents will hear about, when, and who hears twice."""
+
+    async def work(closing: Closing) -> str:
+        today = datetime.now(settings.timezone).date()
+        async with closing.db.sessions() as session:
+            stored = [s for s in await surveys.all_surveys(session) if s.closes >= today]
+            sends = await cards.scheduled(session)
+            entries: list[tuple[date, str]] = [
+                (
+                    s.opens,
+                    f"{s.opens} to {s.closes}  survey {s.slug} ({s.keyword})"
+                    f"{' open now' if s.is_open_on(today) else ''}",
+                )
+                for s in stored
+            ]
+            for send, slug, definition in sends:
+                title = Card.model_validate(definition).text("title", "en")
+                local = send.due_at.astimezone(settings.timezone)
+                entries.append(
+                    (
+                        local.date(),
+                        f"{local:%Y-%m-%d %H:%M}  You Said, We Did {title!r} "
+                        f"(card {send.card_id}, {slug}), {send.state}",
+                    )
+                )
+            warnings = []
+            window = timedelta(days=settings.budget_window_days)
+            for n, (first, first_slug, _) in enumerate(sends):
+                for second, second_slug, _ in sends[n + 1 :]:
+                    if abs(second.due_at - first.due_at) <= window:
+                        shared = await cards.shared_participants(
+                            session, survey_a=first_slug, survey_b=second_slug
+                        )
+                        if shared:
+                            warnings.append(
+                                f"! cards {first.card_id} and {second.card_id} reach {shared} of the "
+                                f"same residents within {window.days} days"
+                            )
+            for n, first_survey in enumerate(stored):
+                for second_survey in stored[n + 1 :]:
+                    if (
+                        first_survey.opens <= second_survey.closes
+                        and second_survey.opens <= first_survey.closes
+                    ):
+                        warnings.append(
+                            f"! surveys {first_survey.slug} and {second_survey.slug} are open at the "
+                            "same time"
+                        )
+        lines = [text for _, text in sorted(entries)] or ["Nothing open or planned."]
+        return "\n".join(lines + warnings)
 
     return _closing(settings, work)
 

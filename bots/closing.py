@@ -7,6 +7,7 @@ writes all its outbox rows and marks it planned in one transaction.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bots.results import write_summary
 from flows.definition import Survey, text_in
 from flows.quiet_hours import QuietHours
 from flows.sending_rules import Purdah, next_allowed
@@ -105,9 +107,11 @@ class Closing:
         record = await self._record(card_id)
         card = Card.model_validate(record.definition)
         survey = await self._survey(card.survey)
+        results = io.StringIO()
         async with self.db.sessions() as session:
             audience = await self._audience(session, card, survey)
             reach = await cards.count_recipients(session, survey=card.survey, audience=audience)
+            await write_summary(session, survey, results)
         lines = [
             f"Card {card_id} ({record.state}) for {survey.slug}: {card.text('title', card.default_language)}",
             f"Recipients before opt-outs and contact budgets: {sum(reach.values())} "
@@ -140,6 +144,7 @@ class Closing:
                 else:
                     tg = telegram_preview(rendered.text)
                     lines.append(f"[{tg.length} of 4096 characters; buttons: Yes, Partly, No]")
+        lines.append(f"\n--- counts from the results you can quote in 'You said' ---\n{results.getvalue()}")
         return "\n".join(lines)
 
     async def status(self, card_id: int) -> str:

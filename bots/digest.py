@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from channels.slack import SlackClient, post_message
 from flows.themes import ThemeList
-from store import jobs, reports
+from store import cards, jobs, reports
 from store.db import Database
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 JOB = "weekly_digest"
 SPIKE_FACTOR = 2
 SPIKE_MINIMUM = 5
+OVERDUE_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,11 @@ async def compose(db: Database, themes: ThemeList, week: Week) -> str:
                 for c in spikes
             )
         )
+    overdue = await _overdue_loops(db, week.end.date())
+    if overdue:
+        lines.append(
+            "*Overdue loops* (closed over 30 days ago, nobody told what changed yet): " + ", ".join(overdue)
+        )
     if myths:
         lines.append("*Myths to correct:*")
         lines += [f"• {m.heard[:200]}" + (f" ({m.place})" if m.place else "") for m in myths[:10]]
@@ -99,3 +105,13 @@ async def post_if_due(
         await jobs.mark_run(session, job=JOB, period=week.period, at=now)
     log.info("weekly digest posted", extra={"period": week.period})
     return True
+
+
+async def _overdue_loops(db: Database, today: date) -> list[str]:
+    async with db.sessions() as session:
+        found = await cards.loops(session)
+    return [
+        f"{loop.survey} ({loop.participants} took part)"
+        for loop in found
+        if loop.participants and not loop.told and (today - loop.closes).days > OVERDUE_DAYS
+    ]

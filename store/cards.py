@@ -475,3 +475,29 @@ async def published(session: AsyncSession) -> list[tuple[CardRecord, dict[str, i
         if record.approver is not None and record.state in ("approved", "scheduled", "sent"):
             found.append((record, await pulse_counts(session, card_id=record.id)))
     return found
+
+
+async def scheduled(session: AsyncSession) -> list[tuple[SendRow, str, dict[str, Any]]]:
+    """Sendings not yet finished or cancelled, with their card's survey and definition, by date."""
+    rows = await session.execute(
+        select(SendRow, SurveyRow.slug, CardRow.definition)
+        .join(CardRow, CardRow.id == SendRow.card_id)
+        .join(SurveyRow, SurveyRow.id == CardRow.survey_id)
+        .where(SendRow.state.in_(("scheduled", "planned")))
+        .order_by(SendRow.due_at)
+    )
+    return [(send, slug, definition) for send, slug, definition in rows.all()]
+
+
+async def shared_participants(session: AsyncSession, *, survey_a: str, survey_b: str) -> int:
+    """Residents who took part in both surveys (they would hear from both)."""
+
+    def took_part(slug: str) -> Any:
+        return (
+            select(ResponseRow.resident_id)
+            .join(SurveyRow, SurveyRow.id == ResponseRow.survey_id)
+            .where(SurveyRow.slug == slug)
+        )
+
+    both = took_part(survey_a).intersect(took_part(survey_b)).subquery()
+    return int(await session.scalar(select(func.count()).select_from(both)) or 0)

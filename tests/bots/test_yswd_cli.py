@@ -47,6 +47,7 @@ def test_a_card_is_drafted_checked_by_a_colleague_and_previewed(
     assert "'’' forces UCS-2 (use \"'\")" in preview
     assert "with GSM-safe characters" in preview
     assert "--- telegram, en ---" in preview
+    assert "counts from the results you can quote" in preview
 
     assert main(["yswd", "schedule", "1", "--at", "2026-12-24 22:00", "--as", "tom.comms"]) == 0
     assert "moved out of quiet hours" in capsys.readouterr().out
@@ -72,3 +73,17 @@ def test_loops_shows_who_has_been_told(card_file: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "parks-2026" in out
     assert "took part" in out
+
+
+def test_the_calendar_lists_surveys_and_sends_and_flags_overlaps(
+    card_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["yswd", "create", str(card_file), "--as", "priya.comms"])
+    main(["yswd", "approve", "1", "--as", "tom.comms"])
+    main(["yswd", "schedule", "1", "--at", "2099-01-15 10:00", "--as", "tom.comms"])
+    capsys.readouterr()
+
+    assert main(["calendar"]) == 0
+
+    out = capsys.readouterr().out
+    assert "2099-01-15 10:00  You Said, We Did 'Play areas' (card 1, parks-2026), scheduled" in out
