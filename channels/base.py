@@ -19,6 +19,13 @@ class HttpRequest:
     headers: Mapping[str, str]  # names lower-cased
     body: bytes
 
+    def header(self, name: str) -> str | None:
+        """A header by its lower-case name, tolerant of a caller that did not lower-case the names."""
+        value = self.headers.get(name)
+        if value is not None:
+            return value
+        return next((v for k, v in self.headers.items() if k.lower() == name), None)
+
 
 class InboundKind(StrEnum):
     TEXT = "text"  # something typed (``command`` set for a bot command such as /start)

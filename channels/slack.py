@@ -336,17 +336,6 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """Header lookup; names are documented as lower-cased, but be tolerant of a caller that forgot."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    for key, candidate in headers.items():
-        if key.lower() == name:
-            return candidate
-    return None
-
-
 def _clean(value: str) -> str:
     """Remove NUL: PostgreSQL ``text`` rejects it."""
     return value.replace("\x00", "")
@@ -377,8 +366,8 @@ def verify(request: HttpRequest, *, signing_secret: str, now: float | None = Non
     The HMAC is slack_sdk's ``SignatureVerifier``. Never raises: missing or empty headers, a timestamp
     that is not plain digits, a body that is not UTF-8, an empty secret all give False.
     """
-    timestamp = _header(request.headers, "x-slack-request-timestamp")
-    signature = _header(request.headers, "x-slack-signature")
+    timestamp = request.header("x-slack-request-timestamp")
+    signature = request.header("x-slack-signature")
     if not timestamp or not signature or not _TIMESTAMP.fullmatch(timestamp):
         return False  # SignatureVerifier would raise ValueError from int("abc")
     if not signing_secret or not signing_secret.strip():

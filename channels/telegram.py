@@ -462,16 +462,6 @@ def _api_chat_id(address: str) -> int | str:
     return int(text) if _CHAT_ID.fullmatch(text) else text
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    for key, candidate in headers.items():
-        if key.lower() == name:
-            return candidate
-    return None
-
-
 class Telegram:
     """Telegram through the Bot API: webhook verification and parsing, sending, button acknowledgement,
     webhook management and long polling.
@@ -609,7 +599,7 @@ class Telegram:
 
         Constant-time comparison; a missing or empty header gives False; no trimming, no case folding.
         """
-        supplied = _header(request.headers, SECRET_HEADER)
+        supplied = request.header(SECRET_HEADER)
         if not supplied:
             return False
         try:

@@ -135,19 +135,8 @@ def _parse_form(body: bytes) -> _FormParams | None:
     return _FormParams(fields)
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """Header lookup; names are documented as lower-cased, but be tolerant of a caller that forgot."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    for key, candidate in headers.items():
-        if key.lower() == name:
-            return candidate
-    return None
-
-
 def _is_form_request(request: HttpRequest) -> bool:
-    content_type = _header(request.headers, "content-type")
+    content_type = request.header("content-type")
     if content_type is None or not request.body:
         return True  # nothing to contradict the form parse; an empty body is an empty form
     media_type = content_type.split(";", 1)[0].strip().lower()
@@ -321,7 +310,7 @@ class TwilioSms:
         Never raises: a missing header, a non-form body, undecodable bytes or a malformed URL all
         give False.
         """
-        signature = _header(request.headers, "x-twilio-signature")
+        signature = request.header("x-twilio-signature")
         if not signature:
             return False  # RequestValidator.compare() would call len(None) and raise TypeError
         if not _is_form_request(request):

@@ -18,6 +18,7 @@ STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit
 START_WORDS = frozenset({"start", "yes", "unstop"})
 HELP_WORDS = frozenset({"help", "info"})
 LANGUAGE_MENU_WORDS = frozenset({"language", "iaith"})
+SKIP_WORDS = frozenset({"skip", "hepgor"})  # for optional questions
 
 LANGUAGE_WORDS = {"english": "en", "saesneg": "en", "cymraeg": "cy", "welsh": "cy"}
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from flows.commands import Command, command_in, language_in
+from flows.commands import SKIP_WORDS, Command, command_in, language_in
 from flows.definition import AnswerValue, Question, Survey, text_in
 from flows.effects import (
     AnswerRecorded,
@@ -28,8 +28,6 @@ from flows.effects import (
 from flows.matching import match_choice, match_scale, match_yes_no, normalise
 from flows.phrases import say, say_date
 from flows.state import Policy, Resident, Session
-
-SKIP_WORDS = frozenset({"skip", "hepgor"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,24 +41,20 @@ import difflib
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from flows.definition import FieldProblem
-from flows.survey_file import Problem
+from flows.yaml_file import Problem, YamlFileError, read_yaml, validate
 
 __all__ = [
     "KINDS",
@@ -269,66 +265,14 @@ class ThemeList(_Frozen):
 # Reading themes.yaml
 
 
-class ThemesFileError(ValueError):
-    """A themes file that cannot be loaded. ``str()`` gives one "file:line: field: message" per problem."""
-
-    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        super().__init__("\n".join(problem.describe(source) for problem in self.problems))
+class ThemesFileError(YamlFileError):
+    """A themes file that cannot be loaded; ``str()`` gives one "file:line: field: message" per problem."""
 
 
 def parse_themes(text: str, source: str) -> ThemeList:
     """Validate one themes file's text; ``source`` is the file name used in error messages."""
-    reader = YAML(typ="safe", pure=True)  # YAML 1.2: keywords like "no" or "on" stay strings
-    try:
-        root = reader.compose(text)
-        data = reader.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ThemesFileError(source, [Problem("(file)", line, f"not valid YAML: {exc.problem}")]) from None
-    if not isinstance(data, dict) or root is None:
-        raise ThemesFileError(source, [Problem("(file)", 1, "expected a mapping with a themes: list")])
-    try:
-        return ThemeList.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc: tuple[Any, ...] = tuple(error["loc"])
-            cause = (error.get("ctx") or {}).get("error")
-            message = str(cause) if cause is not None else error["msg"]
-            if isinstance(cause, FieldProblem):
-                loc = loc + cause.loc
-            problems.append(Problem(_dotted(loc), _line_of(root, loc), message))
-        raise ThemesFileError(source, problems) from None
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "(themes)"
-
-
-def _line_of(node: Node, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the deepest YAML node that ``loc`` reaches (the nearest one when it is missing)."""
-    for part in loc:
-        child: Node | None = None
-        if isinstance(node, MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    child = value if not isinstance(value, ScalarNode) else key
-                    break
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
-            break
-        node = child
-    return int(node.start_mark.line) + 1
+    document = read_yaml(text, source, error=ThemesFileError, expected="a mapping with a themes: list")
+    return validate(ThemeList, document, source, error=ThemesFileError)
 
 
 # Suggesting themes

@@ -24,19 +24,15 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from flows.definition import FieldProblem, Ident, Language, Question, Slug, Survey, text_in
 from flows.effects import Choice
 from flows.matching import NO_WORDS, WELSH_NO, WELSH_YES, YES_WORDS, normalise
 from flows.segments import GSM_BASIC, GSM_EXTENSION, is_gsm, segments
-from flows.survey_file import Problem
+from flows.yaml_file import Problem, YamlDocument, YamlFileError, read_yaml, validate
 
 __all__ = [
     "PULSE_CHOICES",
@@ -226,13 +222,8 @@ def _as_answer_text(value: Any) -> Any:
 # Reading a card file
 
 
-class CardFileError(ValueError):
+class CardFileError(YamlFileError):
     """A card file that cannot be loaded. ``str()`` gives one "file:line: field: message" per problem."""
-
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        super().__init__("\n".join(problem.describe(source) for problem in self.problems))
 
 
 _NEAREST_WHEN_MISSING = {"cannot_change": ("status",)}
@@ -245,40 +236,26 @@ def parse_card(text: str, source: str, *, survey: Survey | None = None) -> Card:
     With ``survey``, the card must be for that survey and its audience must name that survey's questions
     and answers that are possible.
     """
-    reader = YAML(typ="safe", pure=True)  # YAML 1.2: "no" stays a string
-    try:
-        root = reader.compose(text)
-        data = reader.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise CardFileError(source, [Problem("(file)", line, f"not valid YAML: {exc.problem}")]) from None
-    if not isinstance(data, dict) or root is None:
-        raise CardFileError(source, [Problem("(file)", 1, "expected a mapping of card fields")])
-    try:
-        card = Card.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc: tuple[Any, ...] = tuple(error["loc"])
-            cause = (error.get("ctx") or {}).get("error")
-            message = str(cause) if cause is not None else error["msg"]
-            if isinstance(cause, FieldProblem):
-                loc = loc + cause.loc
-            problems.append(Problem(_dotted(loc), _line_of(root, loc), message))
-        raise CardFileError(source, problems) from None
+    document = read_yaml(
+        text,
+        source,
+        error=CardFileError,
+        expected="a mapping of card fields",
+        nearest_when_missing=_NEAREST_WHEN_MISSING,
+    )
+    card = validate(Card, document, source, error=CardFileError)
     if survey is not None:
-        problems = _problems_against(card, survey, root)
+        problems = _problems_against(card, survey, document)
         if problems:
             raise CardFileError(source, problems)
     return card
 
 
-def _problems_against(card: Card, survey: Survey, root: Node) -> list[Problem]:
+def _problems_against(card: Card, survey: Survey, document: YamlDocument) -> list[Problem]:
     problems: list[Problem] = []
 
     def add(message: str, *loc: str) -> None:
-        problems.append(Problem(_dotted(loc), _line_of(root, loc), message))
+        problems.append(document.problem(message, *loc))
 
     if card.survey != survey.slug:
         add(f"this card is for {card.survey!r}, not the survey {survey.slug!r}", "survey")
@@ -315,37 +292,6 @@ def _possible_answers(question: Question) -> set[str] | None:
     if question.type == "yesno":
         return {"yes", "no"}
     return None
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "(card)"
-
-
-def _line_of(node: Node, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the deepest YAML node that ``loc`` reaches (a nearby one when it is missing)."""
-    if loc and isinstance(node, MappingNode) and isinstance(loc[0], str):
-        keys = {key.value for key, _ in node.value}
-        if loc[0] not in keys and loc[0] in _NEAREST_WHEN_MISSING:
-            loc = _NEAREST_WHEN_MISSING[loc[0]]
-    for part in loc:
-        child: Node | None = None
-        if isinstance(node, MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    child = value if not isinstance(value, ScalarNode) else key
-                    break
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
-            break
-        node = child
-    return int(node.start_mark.line) + 1
 
 
 # Who a card is for
