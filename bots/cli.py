@@ -20,7 +20,7 @@ from channels.phone import normalise_phone
 from channels.telegram import Telegram
 from flows.definition import Survey, text_in
 from flows.survey_file import SurveyFileError, parse_survey
-from flows.yswd import Card, CardFileError
+from flows.yswd import Card, CardFileError, MissingPlaceholder
 from store import cards, migrate, reports, surveys
 from store.cards import CardError
 from store.db import connect
@@ -428,7 +428,7 @@ def _closing(settings: Settings, work: Callable[[Closing], Awaitable[str]]) -> i
         loopline = build(settings)
         try:
             print(await work(loopline.closing))
-        except (CardError, CardFileError) as error:
+        except (CardError, CardFileError, MissingPlaceholder) as error:
             print(f"loopline: {error}", file=sys.stderr)
             return 1
         finally:

@@ -87,3 +87,13 @@ def test_the_calendar_lists_surveys_and_sends_and_flags_overlaps(
 
     out = capsys.readouterr().out
     assert "2099-01-15 10:00  You Said, We Did 'Play areas' (card 1, parks-2026), scheduled" in out
+
+
+def test_a_placeholder_without_a_value_is_an_error_at_preview(
+    card_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card_file.write_text(CARD.replace("We will renew", "((ward_name)) - we will renew"))
+    main(["yswd", "create", str(card_file), "--as", "priya.comms"])
+
+    assert main(["yswd", "preview", "1"]) == 1
+    assert "ward_name" in capsys.readouterr().err
