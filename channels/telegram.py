@@ -552,7 +552,8 @@ class Telegram:
                 except tg.InvalidToken:
                     rejected = True  # raised below, outside this block: PTB's message holds the token
                 except (tg.TelegramError, TimeoutError) as exc:
-                    await self._discard()
+                    # keep the Bot and its HTTP clients: rebuilding them on every retry while Telegram is
+                    # unreachable blocked the event loop for ~60 ms each time (certificate loading)
                     raise _classify(exc, "getMe", self._token) from exc
                 if rejected:
                     await self._discard()
