@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TextIO, cast
 from urllib.parse import quote_plus
 
 import aiohttp
@@ -53,6 +53,10 @@ import uvloop
 from aiohttp import web
 
 SELF = Path(__file__).resolve()
+if sys.path and Path(sys.path[0] or ".").resolve() == SELF.parent:
+    # Run as a script, this directory comes first on sys.path, and bench/telegram.py would then shadow
+    # python-telegram-bot's ``telegram`` package (imported by the Loopline server in the children).
+    del sys.path[0]
 ROOT = SELF.parent.parent
 EXAMPLE_SURVEY = ROOT / "examples" / "parks.yaml"
 PUBLIC_URL = "https://loopline.example.gov.uk"
@@ -250,7 +254,11 @@ async def _loopline_app(args: argparse.Namespace) -> tuple[web.Application, Call
     from bots.logs import configure_logging
     from bots.web import create_app
 
-    settings = Settings.from_env(loopline_env(args.url, args.synchronous, _twilio_fakes()))
+    env = loopline_env(args.url, args.synchronous, _twilio_fakes())
+    for setting in args.setting:  # e.g. the Telegram settings from bench/telegram.py
+        key, _, value = setting.partition("=")
+        env[key] = value
+    settings = Settings.from_env(env)
     configure_logging(settings.log_level)
     if args.clock_offset:
         offset = timedelta(seconds=args.clock_offset)
@@ -318,6 +326,7 @@ def child_main(argv: Sequence[str]) -> None:
     parser.add_argument("--sqlite", default="")
     parser.add_argument("--synchronous", default="NORMAL")
     parser.add_argument("--clock-offset", type=float, default=0.0)
+    parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--residents", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--warm", type=float, default=0.5)
@@ -590,7 +599,11 @@ def conversation(rng: random.Random) -> list[tuple[str, str]]:
 
 
 def w1_messages(
-    count: int, rng: random.Random, cursor: ResidentCursor, slots: int
+    count: int,
+    rng: random.Random,
+    cursor: ResidentCursor,
+    slots: int,
+    address: Callable[[int], str] = resident_phone,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """``count`` messages as (sender, text), and each one's kind. Message ``i`` belongs to slot
     ``i % slots``; a slot runs one resident's conversation step by step, then starts the next resident's.
@@ -603,7 +616,7 @@ def w1_messages(
         slot = i % slots
         sender, steps = running[slot]
         if not steps:
-            sender, steps = resident_phone(cursor.take()), conversation(rng)
+            sender, steps = address(cursor.take()), conversation(rng)
             running[slot] = (sender, steps)
         kind, text = steps.pop(0)
         messages.append((sender, text))
@@ -707,13 +720,16 @@ class _Conn(asyncio.Protocol):
 class RawLoad:
     """The default load generator: raw asyncio protocols over keep-alive connections (uvloop), sending
     pre-encoded requests. About 3x cheaper per request than aiohttp's client, so one core can drive
-    even the bare-aiohttp probe to saturation."""
+    even the bare-aiohttp probe to saturation. A request is a ``Req`` (a Twilio webhook) or the bytes
+    of a whole HTTP/1.1 request."""
 
     MAX_RECONNECTS = 100
 
-    def __init__(self, port: int, requests: Sequence[Req], connections: int, *, cycle: bool = False) -> None:
+    def __init__(
+        self, port: int, requests: Sequence[Req | bytes], connections: int, *, cycle: bool = False
+    ) -> None:
         self.port = port
-        self.requests = [_raw_request(r) for r in requests]
+        self.requests = [r if isinstance(r, bytes) else _raw_request(r) for r in requests]
         self.connections = connections
         self.cycle = cycle
         self.record = Recording()
@@ -1141,8 +1157,16 @@ async def reset_postgres(url: str) -> None:
         await engine.dispose()
 
 
-async def load_loopline_data(url: str, residents: int, synchronous: str) -> None:
-    """The example survey, then ``residents`` residents with one SMS address each (set-based)."""
+async def load_loopline_data(
+    url: str,
+    residents: int,
+    synchronous: str,
+    *,
+    channel: str = "sms",
+    address: Callable[[int], str] = resident_phone,
+) -> None:
+    """The example survey, then ``residents`` residents with one address each (set-based): resident
+    ``i`` (from 0) has ``address(i)`` on ``channel``."""
     from sqlalchemy import insert, text
 
     from flows.survey_file import parse_survey
@@ -1174,8 +1198,8 @@ async def load_loopline_data(url: str, residents: int, synchronous: str) -> None
                         {
                             "id": i,
                             "resident_id": i,
-                            "channel": "sms",
-                            "address": resident_phone(i - 1),
+                            "channel": channel,
+                            "address": address(i - 1),
                             "created_at": now,
                         }
                         for i in ids
@@ -1433,6 +1457,57 @@ def _fmt(value: float | None, spec: str = ",.0f") -> str:
     return format(value, spec)
 
 
+def phase_warnings(results: Sequence[PhaseResult]) -> list[str]:
+    """What makes a phase's figures doubtful: a shared machine, a saturated generator, an idle server."""
+    warnings: list[str] = []
+    for r in results:
+        if r.foreign_on_server_core is not None and r.foreign_on_server_core > 0.05:
+            warnings.append(
+                f"{r.name}: other processes took {r.foreign_on_server_core:.2f} of the server's core: noisy"
+            )
+        elif r.foreign_cpu is not None and r.foreign_cpu > 0.25:
+            warnings.append(
+                f"{r.name}: other processes used {r.foreign_cpu:.2f} cores (on the generator's core)"
+            )
+        if r.mode == "closed" and r.client_cpu is not None and r.client_cpu > 0.90:
+            warnings.append(f"{r.name}: the load generator used {r.client_cpu:.2f} cores: maybe the limit")
+        if r.mode == "closed" and r.server_cpu is not None and r.server_cpu < 0.85:
+            warnings.append(f"{r.name}: the server used only {r.server_cpu:.2f} cores: not saturated")
+        if r.mode == "open" and r.target_rate and r.throughput < 0.97 * r.target_rate:
+            warnings.append(f"{r.name}: achieved {r.throughput:,.0f}/s of {r.target_rate:,.0f}/s offered")
+        if r.errors:
+            warnings.append(f"{r.name}: {r.errors} errors, first: {r.error_sample}")
+    return warnings
+
+
+def write_tables(
+    out: TextIO, results: Sequence[PhaseResult], targets: Sequence[tuple[str, float, str, bool]]
+) -> None:
+    """The phase table, then the targets (name, value, goal, met) with PASS or MISS."""
+    header = (
+        f"{'phase':<26}{'offered/s':>10}{'msgs/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
+        f"{'max ms':>9}{'errors':>8}{'srv CPU':>9}{'gen CPU':>9}{'other':>7}{'@srv':>6}\n"
+    )
+    out.write(header)
+    out.write("-" * (len(header) - 1) + "\n")
+    for r in results:
+        precision = ".3f" if r.mode == "loop" else ".2f"
+        out.write(
+            f"{r.name:<26}{_fmt(r.target_rate):>10}{_fmt(r.throughput):>10}{_fmt(r.p50_ms, precision):>9}"
+            f"{_fmt(r.p90_ms, '.2f'):>9}{_fmt(r.p99_ms, precision):>9}{_fmt(r.max_ms, '.1f'):>9}"
+            f"{r.errors:>8}{_fmt(r.server_cpu, '.2f'):>9}{_fmt(r.client_cpu, '.2f'):>9}"
+            f"{_fmt(r.foreign_cpu, '.2f'):>7}{_fmt(r.foreign_on_server_core, '.2f'):>6}\n"
+        )
+    out.write(
+        "\n(cores used by the server, the load generator and other processes; @srv: other processes on the"
+        " server's core)\n\n"
+    )
+    out.write(f"{'target':<34}{'value':>10}  {'goal':<9}result\n")
+    for name, value, goal, ok in targets:
+        shown = _fmt(value, ".3f" if value < 10 else ",.1f")
+        out.write(f"{name:<34}{shown:>10}  {goal:<9}{'PASS' if ok else 'MISS'}\n")
+
+
 def report(args: argparse.Namespace, plan: Plan, outcome: dict[str, Any], elapsed: float) -> dict[str, Any]:
     results: list[PhaseResult] = outcome["results"]
     by_name = {r.name: r for r in results}
@@ -1500,24 +1575,7 @@ def report(args: argparse.Namespace, plan: Plan, outcome: dict[str, Any], elapse
             all(r.errors == 0 for r in results if r.name.startswith("W1")),
         ),
     ]
-    warnings = []
-    for r in results:
-        if r.foreign_on_server_core is not None and r.foreign_on_server_core > 0.05:
-            warnings.append(
-                f"{r.name}: other processes took {r.foreign_on_server_core:.2f} of the server's core: noisy"
-            )
-        elif r.foreign_cpu is not None and r.foreign_cpu > 0.25:
-            warnings.append(
-                f"{r.name}: other processes used {r.foreign_cpu:.2f} cores (on the generator's core)"
-            )
-        if r.mode == "closed" and r.client_cpu is not None and r.client_cpu > 0.90:
-            warnings.append(f"{r.name}: the load generator used {r.client_cpu:.2f} cores: maybe the limit")
-        if r.mode == "closed" and r.server_cpu is not None and r.server_cpu < 0.85:
-            warnings.append(f"{r.name}: the server used only {r.server_cpu:.2f} cores: not saturated")
-        if r.mode == "open" and r.target_rate and r.throughput < 0.97 * r.target_rate:
-            warnings.append(f"{r.name}: achieved {r.throughput:,.0f}/s of {r.target_rate:,.0f}/s offered")
-        if r.errors:
-            warnings.append(f"{r.name}: {r.errors} errors, first: {r.error_sample}")
+    warnings = phase_warnings(results)
     rows = outcome["rows"]
     if rows["inbound_messages"] != outcome["w1_ok"]:
         warnings.append(
@@ -1540,28 +1598,7 @@ def report(args: argparse.Namespace, plan: Plan, outcome: dict[str, Any], elapse
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
         f"aiohttp {aiohttp.__version__}, uvloop {UVLOOP_VERSION}, SQLite {sqlite3.sqlite_version}\n\n"
     )
-    header = (
-        f"{'phase':<26}{'offered/s':>10}{'msgs/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
-        f"{'max ms':>9}{'errors':>8}{'srv CPU':>9}{'gen CPU':>9}{'other':>7}{'@srv':>6}\n"
-    )
-    out.write(header)
-    out.write("-" * (len(header) - 1) + "\n")
-    for r in results:
-        precision = ".3f" if r.mode == "loop" else ".2f"
-        out.write(
-            f"{r.name:<26}{_fmt(r.target_rate):>10}{_fmt(r.throughput):>10}{_fmt(r.p50_ms, precision):>9}"
-            f"{_fmt(r.p90_ms, '.2f'):>9}{_fmt(r.p99_ms, precision):>9}{_fmt(r.max_ms, '.1f'):>9}"
-            f"{r.errors:>8}{_fmt(r.server_cpu, '.2f'):>9}{_fmt(r.client_cpu, '.2f'):>9}"
-            f"{_fmt(r.foreign_cpu, '.2f'):>7}{_fmt(r.foreign_on_server_core, '.2f'):>6}\n"
-        )
-    out.write(
-        "\n(cores used by the server, the load generator and other processes; @srv: other processes on the"
-        " server's core)\n\n"
-    )
-    out.write(f"{'target':<34}{'value':>10}  {'goal':<9}result\n")
-    for name, value, goal, ok in targets:
-        shown = _fmt(value, ".3f" if value < 10 else ",.1f")
-        out.write(f"{name:<34}{shown:>10}  {goal:<9}{'PASS' if ok else 'MISS'}\n")
+    write_tables(out, results, targets)
     cpu_text = ", ".join(f"{name} {ms:.3f}" for name, ms in cpu_per_message.items())
     out.write(
         f"\nW1 highest rate held at p99 <= {TARGET_CLOSED_P99_MS:g} ms (loads tried): {sustained:,.0f}/s\n"
