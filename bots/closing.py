@@ -170,10 +170,13 @@ class Closing:
                 if reasons:
                     lines.append("  skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
             pulse = await cards.pulse_counts(session, card_id=card_id)
+            by_ward = await cards.pulse_by_ward(session, card_id=card_id)
         if pulse:
             lines.append(
                 "Did this answer your concern? " + ", ".join(f"{k} {v}" for k, v in sorted(pulse.items()))
             )
+            for ward, counts in sorted(by_ward.items()):
+                lines.append(f"  {ward}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         return "\n".join(lines)
 
     # -- the scheduler's part ----------------------------------------------------------------------

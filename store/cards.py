@@ -501,3 +501,30 @@ async def shared_participants(session: AsyncSession, *, survey_a: str, survey_b:
 
     both = took_part(survey_a).intersect(took_part(survey_b)).subquery()
     return int(await session.scalar(select(func.count()).select_from(both)) or 0)
+
+
+async def pulse_by_ward(session: AsyncSession, *, card_id: int) -> dict[str, dict[str, int]]:
+    """Pulse answers per ward (the answer to the card's survey question "ward"; "(no ward)" otherwise)."""
+    ward = (
+        select(AnswerRow.value)
+        .join(ResponseRow, ResponseRow.id == AnswerRow.response_id)
+        .where(
+            ResponseRow.resident_id == PulseRow.resident_id,
+            ResponseRow.survey_id == CardRow.survey_id,
+            AnswerRow.question == "ward",
+            AnswerRow.status == "answered",
+        )
+        .order_by(AnswerRow.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(ward, PulseRow.answer, func.count())
+        .join(CardRow, CardRow.id == PulseRow.card_id)
+        .where(PulseRow.card_id == card_id)
+        .group_by(ward, PulseRow.answer)
+    )
+    found: dict[str, dict[str, int]] = {}
+    for place, answer, count in rows.all():
+        found.setdefault(place or "(no ward)", {})[answer] = count
+    return found

@@ -111,6 +111,7 @@ async def test_everyone_who_took_part_hears_back_on_their_channel_and_answers_th
     assert "sent 3" in status
     assert "skipped: opted_out 1" in status
     assert "Did this answer your concern? partly 1, yes 1" in status
+    assert "  (no ward): partly 1, yes 1" in status  # the parks survey asks no ward question
 
 
 async def test_a_card_can_be_for_those_whose_answers_match(tg_server: Harness) -> None:
