@@ -49,8 +49,7 @@ import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -75,6 +74,7 @@ from channels.slack import (
     ReportForm,
     report_modal,
 )
+from tests.fakes.server import FakeServer
 
 DEFAULT_BOT_TOKEN = "xoxb-1000000001-2000000002-LooplineFakeBotToken01"
 SIGNING_SECRET = "e2b7c0f4a9d35816b0c1d2e3f4a5b6c7"
@@ -357,8 +357,11 @@ def check_view(view: Any) -> list[str]:
 # -- the server -----------------------------------------------------------------------------------------
 
 
-class FakeSlack:
+class FakeSlack(FakeServer):
     """A local Slack Web API on 127.0.0.1 and a random port."""
+
+    name = "FakeSlack"
+    path_prefix = "/api/"
 
     def __init__(
         self,
@@ -396,49 +399,13 @@ class FakeSlack:
             "views.update": self._views_update,
             "users.info": self._users_info,
         }
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
-        self._stopping = asyncio.Event()
+        super().__init__()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        self._stopping = asyncio.Event()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        self._runner = runner
-        self._base_url = f"http://{host}:{port}/api/"
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        self._stopping.set()
-        await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT/api/``: give it to ``web_client(..., base_url=...)``."""
-        if self._base_url is None:
-            raise RuntimeError("FakeSlack is not started")
-        return self._base_url
 
     def calls(self, method: str) -> list[SeenCall]:
         return [call for call in self.requests if call.method == method]

@@ -53,12 +53,13 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+
+from tests.fakes.server import FakeServer
 
 DEFAULT_TOKEN = "5123456789:AAHfake-Loopline_token-0123456789abcdef"
 BOT_USERNAME = "LooplineTestBot"
@@ -332,8 +333,10 @@ def _update_type(update: Mapping[str, Any]) -> str:
 # -- the server ---------------------------------------------------------------------------------------------
 
 
-class FakeTelegram:
+class FakeTelegram(FakeServer):
     """A local Telegram Bot API on 127.0.0.1 and a random port."""
+
+    name = "FakeTelegram"
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, username: str = BOT_USERNAME) -> None:
         self.token = token
@@ -368,51 +371,18 @@ class FakeTelegram:
             "getwebhookinfo": self._get_webhook_info,
             "getupdates": self._get_updates,
         }
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
-        self._stopping = asyncio.Event()
+        super().__init__()
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        self._stopping = asyncio.Event()
+    def add_routes(self, app: web.Application) -> None:
         self._changed = asyncio.Event()
-        app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        self._runner = runner
-        self._base_url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        self._stopping.set()  # release hanging handlers and long polls so shutdown is immediate
-        self._changed.set()
-        await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``: give it to ``Telegram(api_base_url=...)``."""
-        if self._base_url is None:
-            raise RuntimeError("FakeTelegram is not started")
-        return self._base_url
+        self._changed.set()  # release long polls too
+        await super().stop()
 
     def reset(self) -> None:
         """Forget recorded traffic and pending faults (messages, webhook and updates stay)."""

@@ -41,13 +41,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
+
+from tests.fakes.server import FakeServer
 
 API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -232,8 +233,10 @@ def new_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 
 
-class FakeTwilio:
+class FakeTwilio(FakeServer):
     """A local Twilio Messages API on 127.0.0.1 and a random port."""
+
+    name = "FakeTwilio"
 
     def __init__(self, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = DEFAULT_AUTH_TOKEN) -> None:
         self.account_sid = account_sid
@@ -245,49 +248,13 @@ class FakeTwilio:
         self.faults_for: dict[str, list[Fault]] = {}
         self.always: Fault | None = None
         self._validator = RequestValidator(auth_token)
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
-        self._stopping = asyncio.Event()
+        super().__init__()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/2010-04-01/Accounts/{account_sid}/Messages.json", self._create_message)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        self._runner = runner
-        self._base_url = f"http://{host}:{port}"
-        self._stopping = asyncio.Event()
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        self._stopping.set()  # release hanging handlers so shutdown is immediate
-        await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``: give it to ``TwilioSms(api_base_url=...)``."""
-        if self._base_url is None:
-            raise RuntimeError("FakeTwilio is not started")
-        return self._base_url
 
     def reset(self) -> None:
         """Forget recorded traffic and pending faults."""
