@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -43,24 +43,15 @@ async def record(
 ) -> int | None:
     """Store a report once per Slack request (``dedupe_key``); None when it was already stored."""
     insert = insert_ignoring_duplicates(session, ReportRow).values(
-        team_id=report.team_id,
-        user_id=report.user_id,
-        user_name=report.user_name,
-        heard=report.heard,
-        kind=report.kind,
-        place=report.place,
-        how_many=report.how_many,
-        quote=report.quote,
-        follow_up=report.follow_up,
-        source=report.source,
-        dedupe_key=report.dedupe_key,
-        created_at=now,
-        updated_at=now,
+        **asdict(report), created_at=now, updated_at=now
     )
     report_id: int | None = await session.scalar(insert.returning(ReportRow.id))
     if report_id is not None:
         await _write_tags(session, report_id, tags)
     return report_id
+
+
+EDITABLE = ("heard", "kind", "place", "how_many", "quote", "follow_up")
 
 
 async def revise(
@@ -77,15 +68,7 @@ async def revise(
     result = await session.execute(
         update(REPORTS)
         .where(REPORTS.c.id == report_id, REPORTS.c.user_id == user_id)
-        .values(
-            heard=changes.heard,
-            kind=changes.kind,
-            place=changes.place,
-            how_many=changes.how_many,
-            quote=changes.quote,
-            follow_up=changes.follow_up,
-            updated_at=now,
-        )
+        .values(**{field: getattr(changes, field) for field in EDITABLE}, updated_at=now)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
