@@ -77,12 +77,16 @@ class Sender:
     clock: Callable[[], datetime] = utc_now
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    _average_cost: dict[str, float] = field(default_factory=dict)
+    _waiting: set[int] = field(default_factory=set)  # claimed in the batch being sent
+    _handed: set[int] = field(default_factory=set)  # of those, handed to the provider
 
     def __post_init__(self) -> None:
         for name in self.channels:
             rate = self.rates.get(name)
             if rate:
-                self._buckets[name] = TokenBucket(rate)
+                # a fifth of a second saved up: after a pause the sender never runs far ahead of the provider
+                self._buckets[name] = TokenBucket(rate, burst=max(1.0, rate / 5))
 
     def wake(self) -> None:
         self._wake.set()
@@ -104,18 +108,39 @@ class Sender:
         """Claim and send what is due now on every channel; the number of rows handled."""
         handled = 0
         for name in self.channels:
-            bucket = self._buckets.get(name)
-            limit = self.batch if bucket is None else max(1, min(self.batch, bucket.available()))
             async with self.db.writing(), self.db.sessions() as session, session.begin():
-                claimed = await outbox.claim_due(session, now=self.clock(), channels=[name], limit=limit)
+                claimed = await outbox.claim_due(
+                    session, now=self.clock(), channels=[name], limit=self._claim_limit(name)
+                )
             if claimed:
+                self._waiting.update(message.id for message in claimed)
                 results = await asyncio.gather(*(self._send(message) for message in claimed))
+                self._waiting.difference_update(message.id for message in claimed)
+                self._handed.difference_update(message.id for message in claimed)
                 sent = [result for result in results if result is not None]
                 if sent:  # one transaction for the whole batch: the send path's main saving
                     async with self.db.writing(), self.db.sessions() as session, session.begin():
                         await outbox.mark_sent(session, sent, now=self.clock())
             handled += len(claimed)
         return handled
+
+    def _claim_limit(self, channel: str) -> int:
+        """Claim only what the provider's rate lets out now, counted in the channel's cost (SMS segments),
+        so replies queued meanwhile are not stuck behind a long batch."""
+        bucket = self._buckets.get(channel)
+        if bucket is None:
+            return self.batch
+        average = self._average_cost.get(channel, 1.0)
+        return max(1, min(self.batch, int(bucket.available() / average)))
+
+    async def release_unsent(self) -> int:
+        """On a clean stop: rows claimed but not yet handed to the provider go back to the queue (rows
+        already with the provider stay "sending", and are reported at the next start)."""
+        waiting = sorted(self._waiting - self._handed)
+        if not waiting:
+            return 0
+        async with self.db.writing(), self.db.sessions() as session, session.begin():
+            return await outbox.release(session, waiting, now=self.clock())
 
     async def drain_until_empty(self) -> int:
         total = 0
@@ -128,9 +153,13 @@ class Sender:
         channel = self.channels[claimed.channel]
         bucket = self._buckets.get(claimed.channel)
         if bucket is not None:
-            cost = self.costs.get(claimed.channel)
-            await bucket.take(cost(claimed.body) if cost else 1)
+            cost_of = self.costs.get(claimed.channel)
+            cost = cost_of(claimed.body) if cost_of else 1.0
+            previous = self._average_cost.get(claimed.channel, cost)
+            self._average_cost[claimed.channel] = 0.9 * previous + 0.1 * cost
+            await bucket.take(cost)
         message = self._message(claimed)
+        self._handed.add(claimed.id)
         context = {"outbox_id": claimed.id, "channel": claimed.channel, "attempt": claimed.attempts}
         try:
             provider_id = await channel.send(message)

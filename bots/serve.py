@@ -149,6 +149,9 @@ async def serve(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        released = await loopline.sender.release_unsent()
+        if released:
+            log.info("unsent messages put back in the queue", extra={"count": released})
         await runner.cleanup()
         await loopline.close()
 

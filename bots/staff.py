@@ -27,7 +27,7 @@ from channels.slack import (
     reports_message,
 )
 from flows.definition import Survey
-from flows.themes import ThemeList, clean_slack_text, suggest_kind, suggest_themes
+from flows.themes import Suggestion, ThemeList, clean_slack_text, suggest_kind, suggest_themes
 from store import reports, responses, surveys
 from store.db import Database
 
@@ -54,8 +54,9 @@ class StaffDesk:
         if not text:
             return ephemeral(HELP)
         key = f"command:{report.response_url or uuid.uuid4()}"
-        report_id = await self._record(report.user, text, key, source="command")
-        return recorded_message(text, self._why(text), report_id)
+        suggestions = self._suggest(text)  # tagged once: the tagger is the costliest step here
+        report_id = await self._record(report.user, text, key, source="command", suggestions=suggestions)
+        return recorded_message(text, self._why(suggestions), report_id)
 
     async def street_command(self, command: StreetCommand) -> dict[str, Any] | None:
         if command.subcommand == "modal":
@@ -147,15 +148,24 @@ class StaffDesk:
 
     # -- the work ----------------------------------------------------------------------------------
 
-    def _suggest(self, text: str, *, limit: int = 3) -> list[Any]:
+    def _suggest(self, text: str, *, limit: int = 3) -> list[Suggestion]:
         return suggest_themes(text, self.themes, limit=limit) if text else []
 
-    def _why(self, text: str) -> list[tuple[str, str]]:
+    def _why(self, suggestions: Sequence[Suggestion]) -> list[tuple[str, str]]:
         labels = {t.name: t.label for t in self.themes.themes}
-        return [(labels.get(s.theme, s.theme), s.explain()) for s in self._suggest(text)]
+        return [(labels.get(s.theme, s.theme), s.explain()) for s in suggestions]
 
-    async def _record(self, user: StaffUser, text: str, key: str, *, source: str) -> int:
-        tags = [reports.ThemeTag(s.theme, s.explain(), False) for s in self._suggest(text)]
+    async def _record(
+        self,
+        user: StaffUser,
+        text: str,
+        key: str,
+        *,
+        source: str,
+        suggestions: Sequence[Suggestion] | None = None,
+    ) -> int:
+        found = self._suggest(text) if suggestions is None else suggestions
+        tags = [reports.ThemeTag(s.theme, s.explain(), False) for s in found]
         form = ReportForm(heard=text, kind=cast(Any, suggest_kind(text) or "concern"))
         async with self.db.writing(), self.db.sessions() as session, session.begin():
             report_id = await reports.record(

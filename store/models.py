@@ -142,7 +142,8 @@ class OutboxRow(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
+        # the sender's claim: queued rows of one channel, replies before bulk, oldest first, without a sort
+        Index("ix_outbox_claim", "status", "channel", "priority", "id"),
         UniqueConstraint("send_id", "resident_id"),  # a card reaches a resident at most once
     )
 

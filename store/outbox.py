@@ -274,3 +274,13 @@ async def find_sent(session: AsyncSession, *, channel: str, provider_id: str) ->
     extras = row.buttons or {}
     choices = tuple((str(label), str(value)) for label, value in extras.get("choices", []))
     return SentMessage(row.body, str(extras.get("question") or ""), choices)
+
+
+async def release(session: AsyncSession, ids: Sequence[int], *, now: datetime) -> int:
+    """Put claimed rows that never reached the provider back in the queue, as if never claimed."""
+    result = await session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(list(ids)), OutboxRow.status == "sending")
+        .values(status="queued", status_rank=0, attempts=OutboxRow.attempts - 1, updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bots.serve import report_interrupted_sends
 from store import outbox
 from tests.fakes.twilio_api import Fault
@@ -125,3 +127,27 @@ async def test_a_message_being_sent_when_the_process_died_is_reported_not_resent
     assert interrupted == [claimed[0].id]
     assert sent == []
     assert await _statuses(server) == [("interrupted", 1, None)]
+
+
+async def test_a_clean_stop_puts_messages_still_waiting_for_the_rate_limit_back_in_the_queue(
+    server: Harness,
+) -> None:
+    import asyncio
+
+    from bots.sender import TokenBucket
+
+    await server.text("PARKS")  # two replies
+    sender = server.loopline.sender
+    sender._buckets["sms"] = TokenBucket(0.5, burst=2.0)  # the 2-segment intro now, the question seconds later
+    draining = asyncio.create_task(sender.drain_once())
+    for _ in range(100):
+        if len(server.twilio.messages) == 1:
+            break
+        await asyncio.sleep(0.02)
+    draining.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await draining
+
+    assert await sender.release_unsent() == 1
+    rows = await server.rows("SELECT status, attempts FROM outbox ORDER BY id")
+    assert [(r.status, r.attempts) for r in rows] == [("sending", 1), ("queued", 0)]
