@@ -138,7 +138,7 @@ async def test_a_clean_stop_puts_messages_still_waiting_for_the_rate_limit_back_
 
     await server.text("PARKS")  # two replies
     sender = server.loopline.sender
-    sender._buckets["sms"] = TokenBucket(0.5, burst=2.0)  # the 2-segment intro now, the question seconds later
+    sender._buckets["sms"] = TokenBucket(0.5, burst=2.0)  # the 2-segment intro now, the question later
     draining = asyncio.create_task(sender.drain_once())
     for _ in range(100):
         if len(server.twilio.messages) == 1:
