@@ -29,6 +29,7 @@ from store.db import Database
 log = logging.getLogger(__name__)
 
 SEND_CHANNELS: tuple[Channel, ...] = ("sms", "telegram")
+PLAN_CHUNK = 5_000  # residents per planning transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,52 +183,69 @@ class Closing:
     # -- the scheduler's part ----------------------------------------------------------------------
 
     async def send_due(self) -> int:
-        """Plan every sending whose time has come (also ones missed while Loopline was down)."""
+        """Plan every sending whose time has come (also ones missed while Loopline was down).
+
+        Recipients are written in chunks of residents, each in its own short transaction, so webhooks
+        are not held up by a large sending; a chunk written twice (after a crash) adds nothing, and the
+        sending is marked planned only once every chunk is in.
+        """
         now = self.clock()
-        planned = 0
-        async with self.db.writing(), self.db.sessions() as session, session.begin():
-            for due in await cards.due_sends(session, now=now):
-                record = await cards.get(session, card_id=due.card_id)
-                assert record is not None
-                card = Card.model_validate(record.definition)
-                survey = next(s for s in await surveys.all_surveys(session) if s.slug == card.survey)
-                messages = []
-                for channel in SEND_CHANNELS:
-                    for language in card.languages:
-                        rendered = render_message(
-                            card, channel=channel, language=language, values=_values(card, survey)
-                        )
-                        buttons = (
-                            {"question": "pulse", "choices": [list(b) for b in rendered.buttons]}
-                            if rendered.buttons
-                            else None
-                        )
-                        messages.append(cards.Message(channel, language, rendered.text, buttons))
-                counts = await cards.plan(
+        async with self.db.sessions() as session:
+            due_sends = await cards.due_sends(session, now=now)
+        for due in due_sends:
+            await self._plan(due, now)
+        if due_sends:
+            self.on_queued()
+        return len(due_sends)
+
+    async def _plan(self, due: cards.DueSend, now: datetime) -> None:
+        async with self.db.sessions() as session:
+            record = await cards.get(session, card_id=due.card_id)
+            assert record is not None
+            card = Card.model_validate(record.definition)
+            survey = next(s for s in await surveys.all_surveys(session) if s.slug == card.survey)
+            audience = await self._audience(session, card, survey)
+            bounds = await cards.participant_range(session, survey=card.survey)
+        messages = []
+        for channel in SEND_CHANNELS:
+            for language in card.languages:
+                rendered = render_message(
+                    card, channel=channel, language=language, values=_values(card, survey)
+                )
+                buttons = (
+                    {"question": "pulse", "choices": [list(b) for b in rendered.buttons]}
+                    if rendered.buttons
+                    else None
+                )
+                messages.append(cards.Message(channel, language, rendered.text, buttons))
+        deliver_at = self.rules.deliver_at(max(due.due_at, now), card)
+        low, high = bounds or (0, -1)
+        for start in range(low, high + 1, PLAN_CHUNK):
+            async with self.db.writing(), self.db.sessions() as session, session.begin():
+                await cards.plan(
                     session,
                     send=due,
                     survey=card.survey,
-                    audience=await self._audience(session, card, survey),
+                    audience=audience,
                     messages=messages,
                     default_language=card.default_language,
-                    deliver_at=self.rules.deliver_at(max(due.due_at, now), card),
+                    deliver_at=deliver_at,
                     budget=self.rules.budget,
                     budget_window=self.rules.budget_window,
                     now=now,
+                    residents=(start, start + PLAN_CHUNK),
                 )
-                await cards.audit(
-                    session,
-                    actor="loopline",
-                    action="planned",
-                    subject=f"card:{due.card_id}",
-                    at=now,
-                    details={"send": due.send_id, **counts},
-                )
-                log.info("sending planned", extra={"send": due.send_id, **counts})
-                planned += 1
-        if planned:
-            self.on_queued()
-        return planned
+        async with self.db.writing(), self.db.sessions() as session, session.begin():
+            counts = await cards.finish_plan(session, send_id=due.send_id, now=now)
+            await cards.audit(
+                session,
+                actor="loopline",
+                action="planned",
+                subject=f"card:{due.card_id}",
+                at=now,
+                details={"send": due.send_id, **counts},
+            )
+        log.info("sending planned", extra={"send": due.send_id, **counts})
 
     # -- helpers -----------------------------------------------------------------------------------
 

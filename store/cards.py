@@ -297,10 +297,12 @@ async def plan(
     budget: int,
     budget_window: timedelta,
     now: datetime,
-) -> dict[str, int]:
-    """Write one outbox row per recipient, set-based: queued for ``deliver_at``, or skipped with the
-    reason (opted out, over the contact budget). Each recipient is reached once, on the channel they
-    took part on, in the language they used (else ``default_language``). Returns counts by status."""
+    residents: tuple[int, int],
+) -> None:
+    """Write one outbox row per recipient whose resident id is in ``[residents[0], residents[1])``,
+    set-based: queued for ``deliver_at``, or skipped with the reason (opted out, invalid address, over
+    the contact budget). Each recipient is reached once (a repeated call adds nothing), on the channel
+    they took part on, in the language they used (else ``default_language``)."""
     recent = (
         select(func.count())
         .select_from(OUTBOX)
@@ -350,7 +352,13 @@ async def plan(
                     AddressRow.channel == ResponseRow.channel,
                 ),
             )
-            .where(_audience_filter(survey, audience), ResponseRow.channel == message.channel, language_match)
+            .where(
+                _audience_filter(survey, audience),
+                ResponseRow.channel == message.channel,
+                language_match,
+                ResponseRow.resident_id >= residents[0],
+                ResponseRow.resident_id < residents[1],
+            )
         )
         await session.execute(
             insert_ignoring_duplicates(session, OutboxRow).from_select(
@@ -374,10 +382,28 @@ async def plan(
                 chosen,
             )
         )
-    totals = await progress(session, send_id=send.send_id)
+
+
+async def participant_range(session: AsyncSession, *, survey: str) -> tuple[int, int] | None:
+    """The lowest and highest resident ids among a survey's participants (to plan in chunks)."""
+    row = (
+        await session.execute(
+            select(func.min(ResponseRow.resident_id), func.max(ResponseRow.resident_id))
+            .join(SurveyRow, SurveyRow.id == ResponseRow.survey_id)
+            .where(SurveyRow.slug == survey)
+        )
+    ).first()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), int(row[1])
+
+
+async def finish_plan(session: AsyncSession, *, send_id: int, now: datetime) -> dict[str, int]:
+    """Mark a sending planned once all its rows are written; its recipients by status."""
+    totals = await progress(session, send_id=send_id)
     await session.execute(
         update(SendRow)
-        .where(SendRow.id == send.send_id)
+        .where(SendRow.id == send_id)
         .values(state="planned", planned_at=now, recipients=sum(totals.values()))
     )
     return totals
