@@ -146,6 +146,11 @@ class Card(_Frozen):
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None
     ) = None
     """Why this card may be sent during a pre-election period (absent: it waits until the period ends)."""
+    messages: dict[
+        Channel, dict[Language, Annotated[str, StringConstraints(min_length=1, max_length=4096)]]
+    ] = Field(default_factory=dict)
+    """Edited messages, per channel and language, replacing the generated ones (``loopline yswd preview``
+    shows the generated text to start from); ``((placeholders))`` work here too."""
 
     @field_validator("public_url")
     @classmethod
@@ -398,10 +403,14 @@ def default_template(card: Card, *, channel: Channel, language: str) -> str:
 
 
 def render_message(card: Card, *, channel: Channel, language: str, values: Mapping[str, str]) -> Rendered:
-    """The default message for a card, filled in with ``values``; raises ``MissingPlaceholder``."""
+    """The card's message (edited, or else generated), filled in with ``values``; raises
+    ``MissingPlaceholder``."""
     language = _card_language(card, language)
-    text = render_template(default_template(card, channel=channel, language=language), values)
-    return Rendered(text, pulse_buttons(language) if channel == "telegram" else ())
+    edited = card.messages.get(channel, {}).get(language)
+    template = edited if edited is not None else default_template(card, channel=channel, language=language)
+    return Rendered(
+        render_template(template, values), pulse_buttons(language) if channel == "telegram" else ()
+    )
 
 
 def _card_language(card: Card, language: str) -> str:

@@ -552,3 +552,26 @@ def test_a_pulse_reply_is_understood(reply: str, meaning: str) -> None:
 )  # fmt: skip
 def test_anything_else_is_not_a_pulse_answer(reply: str) -> None:
     assert read_pulse(reply) is None
+
+
+EDITED_CARD = """\
+title: Play areas
+survey: parks-2026
+you_said: Fix the swings.
+we_did: Fixed in January.
+status: done
+lead_contact: parks@example.gov.uk
+messages:
+  sms:
+    en: "((survey_title)): the swings are fixed. Reply 1 Yes, 2 Partly, 3 No"
+"""
+
+
+def test_an_edited_message_replaces_the_generated_one_with_placeholders_filled() -> None:
+    card = parse_card(EDITED_CARD, "card.yaml")
+
+    sms = render_message(card, channel="sms", language="en", values={"survey_title": "Parks"})
+    telegram = render_message(card, channel="telegram", language="en", values={"survey_title": "Parks"})
+
+    assert sms.text == "Parks: the swings are fixed. Reply 1 Yes, 2 Partly, 3 No"
+    assert "Fixed in January." in telegram.text  # not edited for Telegram: generated
