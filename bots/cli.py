@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from bots.closing import Closing
+from bots import closing_commands, staff_commands
 from bots.config import ConfigError, Settings
 from bots.logs import configure_logging
 from channels.phone import normalise_phone
 from channels.telegram import Telegram
 from flows.definition import Survey, text_in
 from flows.survey_file import SurveyFileError, parse_survey
-from flows.yswd import Card, CardFileError, MissingPlaceholder
-from store import cards, migrate, reports, surveys
-from store.cards import CardError
+from store import migrate, surveys
 from store.db import connect
 
 
@@ -69,9 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--theme")
         sub.add_argument("--ward")
         sub.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
-    listing.set_defaults(run=_reports_list)
-    export.set_defaults(run=_reports_export)
-    commands.add_parser("themes", help="the configured themes, with report counts").set_defaults(run=_themes)
+    listing.set_defaults(run=staff_commands.reports_list)
+    export.set_defaults(run=staff_commands.reports_export)
+    commands.add_parser("themes", help="the configured themes, with report counts").set_defaults(
+        run=staff_commands.themes
+    )
     yswd = commands.add_parser("yswd", help="You Said, We Did cards").add_subparsers(
         required=True, metavar="ACTION"
     )
@@ -91,28 +88,30 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (create, edit, approve, schedule, cancel):
         sub.add_argument("--as", dest="actor", required=True, help="who is doing this (for the audit log)")
     for sub, run in (
-        (create, _yswd_create),
-        (edit, _yswd_edit),
-        (approve, _yswd_approve),
-        (schedule, _yswd_schedule),
-        (cancel, _yswd_cancel),
-        (preview, _yswd_preview),
-        (status, _yswd_status),
+        (create, closing_commands.yswd_create),
+        (edit, closing_commands.yswd_edit),
+        (approve, closing_commands.yswd_approve),
+        (schedule, closing_commands.yswd_schedule),
+        (cancel, closing_commands.yswd_cancel),
+        (preview, closing_commands.yswd_preview),
+        (status, closing_commands.yswd_status),
     ):
         sub.set_defaults(run=run)
-    yswd.add_parser("list", help="all cards").set_defaults(run=_yswd_list)
+    yswd.add_parser("list", help="all cards").set_defaults(run=closing_commands.yswd_list)
     calendar = commands.add_parser(
         "calendar", help="open and planned surveys and sends by date, with overlaps"
     )
-    calendar.set_defaults(run=_calendar)
+    calendar.set_defaults(run=closing_commands.calendar)
     loops = commands.add_parser("loops", help="which surveys' participants have been told what changed")
     loops.add_argument("--days", type=int, default=30, help="overdue when closed this many days ago (30)")
-    loops.set_defaults(run=_loops)
+    loops.set_defaults(run=closing_commands.loops)
 
     slack = commands.add_parser("slack", help="Slack app set-up").add_subparsers(
         required=True, metavar="ACTION"
     )
-    slack.add_parser("manifest", help="print a ready Slack app manifest").set_defaults(run=_slack_manifest)
+    slack.add_parser("manifest", help="print a ready Slack app manifest").set_defaults(
+        run=staff_commands.slack_manifest
+    )
 
     telegram = commands.add_parser("telegram", help="Telegram bot set-up")
     telegram_actions = telegram.add_subparsers(required=True, metavar="ACTION")
@@ -317,283 +316,6 @@ def _telegram_or_exit(settings: Settings) -> Telegram:
     if telegram is None:
         raise SystemExit("loopline: set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET first")
     return telegram
-
-
-def _reports_list(settings: Settings, args: argparse.Namespace) -> int:
-    async def show(report: reports.Report) -> None:
-        themes = ", ".join(t.theme for t in report.themes) or "-"
-        place = report.place or "-"
-        print(
-            f"#{report.id:<5} {report.created_at:%Y-%m-%d %H:%M}  {report.kind:<10} {place:<16} {themes:<30} "
-            f"{report.heard[:70]}"
-        )
-
-    return _each_report(settings, args, show)
-
-
-def _reports_export(settings: Settings, args: argparse.Namespace) -> int:
-    writer = csv.writer(sys.stdout)
-    writer.writerow(
-        [
-            "id",
-            "created_at",
-            "reporter",
-            "kind",
-            "place",
-            "how_many",
-            "themes",
-            "heard",
-            "quote",
-            "follow_up",
-            "source",
-        ]
-    )
-
-    async def row(report: reports.Report) -> None:
-        writer.writerow(
-            [
-                report.id,
-                report.created_at.isoformat(),
-                report.user_name,
-                report.kind,
-                report.place or "",
-                report.how_many or "",
-                ";".join(t.theme for t in report.themes),
-                report.heard,
-                report.quote or "",
-                "yes" if report.follow_up else "no",
-                report.source,
-            ]
-        )
-
-    return _each_report(settings, args, row)
-
-
-def _each_report(
-    settings: Settings, args: argparse.Namespace, action: Callable[[reports.Report], Awaitable[None]]
-) -> int:
-    _upgrade(settings)
-    since = datetime.combine(args.since, time(0), tzinfo=settings.timezone) if args.since else None
-
-    async def run() -> int:
-        db = connect(settings.database_url)
-        try:
-            async with db.sessions() as session:
-                async for report in reports.listing(session, theme=args.theme, place=args.ward, since=since):
-                    await action(report)
-        finally:
-            await db.dispose()
-        return 0
-
-    return asyncio.run(run())
-
-
-def _themes(settings: Settings, args: argparse.Namespace) -> int:
-    from bots.slack_desk import load_themes
-
-    themes = load_themes(settings.themes_file)
-    _upgrade(settings)
-
-    async def counts() -> dict[str, int]:
-        db = connect(settings.database_url)
-        try:
-            async with db.sessions() as session:
-                until = datetime.now(UTC)
-                found = await reports.theme_counts(session, since=until - timedelta(days=30), until=until)
-        finally:
-            await db.dispose()
-        return {c.theme: c.count for c in found}
-
-    last_month = asyncio.run(counts())
-    print(f"{'theme':<24} {'reports (30 days)':>17}  label")
-    for theme in themes.themes:
-        print(f"{theme.name:<24} {last_month.get(theme.name, 0):>17}  {theme.label}")
-    return 0
-
-
-def _slack_manifest(settings: Settings, args: argparse.Namespace) -> int:
-    from channels.slack import manifest
-
-    print(json.dumps(manifest(settings.public_url, name=f"Loopline ({settings.policy.council})"), indent=2))
-    return 0
-
-
-def _closing(settings: Settings, work: Callable[[Closing], Awaitable[str]]) -> int:
-    """Run one card step; a refused step (e.g. approving your own card) is a clear error, exit 1."""
-    from bots.app import build
-
-    _upgrade(settings)
-
-    async def run() -> int:
-        loopline = build(settings)
-        try:
-            print(await work(loopline.closing))
-        except (CardError, CardFileError, MissingPlaceholder) as error:
-            print(f"loopline: {error}", file=sys.stderr)
-            return 1
-        finally:
-            await loopline.close()
-        return 0
-
-    return asyncio.run(run())
-
-
-def _yswd_create(settings: Settings, args: argparse.Namespace) -> int:
-    text = args.file.read_text(encoding="utf-8")
-
-    async def work(closing: Closing) -> str:
-        card_id = await closing.create(text, str(args.file), author=args.actor)
-        return f"Card {card_id} drafted. A colleague approves it: loopline yswd approve {card_id} --as NAME"
-
-    return _closing(settings, work)
-
-
-def _yswd_edit(settings: Settings, args: argparse.Namespace) -> int:
-    text = args.file.read_text(encoding="utf-8")
-
-    async def work(closing: Closing) -> str:
-        await closing.edit(args.card, text, str(args.file), actor=args.actor)
-        return f"Card {args.card} changed; it needs approving again."
-
-    return _closing(settings, work)
-
-
-def _yswd_approve(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(closing: Closing) -> str:
-        await closing.approve(args.card, approver=args.actor)
-        return f"Card {args.card} approved by {args.actor}."
-
-    return _closing(settings, work)
-
-
-def _yswd_schedule(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        at = datetime.fromisoformat(args.at)
-    except ValueError:
-        print(f"loopline: --at must look like '2027-01-15 10:00', not {args.at!r}", file=sys.stderr)
-        return 2
-    at = at.replace(tzinfo=settings.timezone) if at.tzinfo is None else at
-
-    async def work(closing: Closing) -> str:
-        send_id, starts = await closing.schedule(args.card, at=at, actor=args.actor)
-        moved = (
-            ""
-            if starts == at
-            else f" (moved out of quiet hours, holidays or purdah to {starts:%Y-%m-%d %H:%M})"
-        )
-        return f"Card {args.card} scheduled as sending {send_id} for {at:%Y-%m-%d %H:%M}{moved}."
-
-    return _closing(settings, work)
-
-
-def _yswd_cancel(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(closing: Closing) -> str:
-        stopped = await closing.cancel(args.card, actor=args.actor)
-        return f"Card {args.card}: sending cancelled, {stopped} unsent messages stopped."
-
-    return _closing(settings, work)
-
-
-def _yswd_preview(settings: Settings, args: argparse.Namespace) -> int:
-    return _closing(settings, lambda closing: closing.preview(args.card))
-
-
-def _yswd_status(settings: Settings, args: argparse.Namespace) -> int:
-    return _closing(settings, lambda closing: closing.status(args.card))
-
-
-def _yswd_list(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(closing: Closing) -> str:
-        async with closing.db.sessions() as session:
-            found = await cards.listing(session)
-        lines = [f"{'card':<6} {'survey':<20} {'state':<10} {'author':<14} {'approver':<14} title"]
-        for c in found:
-            title = Card.model_validate(c.definition).text("title", "en")
-            lines.append(
-                f"{c.id:<6} {c.survey:<20} {c.state:<10} {c.author:<14} {c.approver or '-':<14} {title}"
-            )
-        return "\n".join(lines)
-
-    return _closing(settings, work)
-
-
-def _calendar(settings: Settings, args: argparse.Namespace) -> int:
-    """Consultation fatigue is real: show what residents will hear about, when, and who hears twice."""
-
-    async def work(closing: Closing) -> str:
-        today = datetime.now(settings.timezone).date()
-        async with closing.db.sessions() as session:
-            stored = [s for s in await surveys.all_surveys(session) if s.closes >= today]
-            sends = await cards.scheduled(session)
-            entries: list[tuple[date, str]] = [
-                (
-                    s.opens,
-                    f"{s.opens} to {s.closes}  survey {s.slug} ({s.keyword})"
-                    f"{' open now' if s.is_open_on(today) else ''}",
-                )
-                for s in stored
-            ]
-            for send, slug, definition in sends:
-                title = Card.model_validate(definition).text("title", "en")
-                local = send.due_at.astimezone(settings.timezone)
-                entries.append(
-                    (
-                        local.date(),
-                        f"{local:%Y-%m-%d %H:%M}  You Said, We Did {title!r} "
-                        f"(card {send.card_id}, {slug}), {send.state}",
-                    )
-                )
-            warnings = []
-            window = timedelta(days=settings.budget_window_days)
-            for n, (first, first_slug, _) in enumerate(sends):
-                for second, second_slug, _ in sends[n + 1 :]:
-                    if abs(second.due_at - first.due_at) <= window:
-                        shared = await cards.shared_participants(
-                            session, survey_a=first_slug, survey_b=second_slug
-                        )
-                        if shared:
-                            warnings.append(
-                                f"! cards {first.card_id} and {second.card_id} reach {shared} of the "
-                                f"same residents within {window.days} days"
-                            )
-            for n, first_survey in enumerate(stored):
-                for second_survey in stored[n + 1 :]:
-                    if (
-                        first_survey.opens <= second_survey.closes
-                        and second_survey.opens <= first_survey.closes
-                    ):
-                        warnings.append(
-                            f"! surveys {first_survey.slug} and {second_survey.slug} are open at the "
-                            "same time"
-                        )
-        lines = [text for _, text in sorted(entries)] or ["Nothing open or planned."]
-        return "\n".join(lines + warnings)
-
-    return _closing(settings, work)
-
-
-def _loops(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(closing: Closing) -> str:
-        async with closing.db.sessions() as session:
-            found = await cards.loops(session)
-        today = datetime.now(settings.timezone).date()
-        lines = [f"{'survey':<22} {'closed':<11} {'took part':>9} {'told':>6} {'share':>6}  loop"]
-        for loop in found:
-            share = f"{100 * loop.told / loop.participants:.0f}%" if loop.participants else "-"
-            days = (today - loop.closes).days
-            if days < 0:
-                state = "open"
-            elif loop.told == 0 and days > args.days:
-                state = f"OVERDUE: closed {days} days ago, nobody told yet"
-            else:
-                state = "closing" if loop.told < loop.participants else "closed"
-            lines.append(
-                f"{loop.survey:<22} {loop.closes!s:<11} {loop.participants:>9} {loop.told:>6} {share:>6}  "
-                f"{state}"
-            )
-        return "\n".join(lines)
-
-    return _closing(settings, work)
 
 
 if __name__ == "__main__":
