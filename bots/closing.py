@@ -212,11 +212,11 @@ class Closing:
                 rendered = render_message(
                     card, channel=channel, language=language, values=_values(card, survey)
                 )
-                buttons = (
-                    {"question": "pulse", "choices": [list(b) for b in rendered.buttons]}
-                    if rendered.buttons
-                    else None
-                )
+                buttons: dict[str, object] | None = None
+                if rendered.buttons:
+                    buttons = {"question": "pulse", "choices": [list(b) for b in rendered.buttons]}
+                    if card.public_url:  # Telegram: the card's public page as a link button
+                        buttons["links"] = [[card.text("title", language), card.public_url]]
                 messages.append(cards.Message(channel, language, rendered.text, buttons))
         deliver_at = self.rules.deliver_at(max(due.due_at, now), card)
         low, high = bounds or (0, -1)

@@ -180,7 +180,7 @@ class Sender:
         buttons = tuple(
             Button(label, encode(question, value) if encode else value)
             for label, value in extras.get("choices", [])
-        )
+        ) + tuple(Button(label, "", url) for label, url in extras.get("links", []))
         return OutboundMessage(claimed.id, claimed.to, claimed.body, buttons, bool(extras.get("contact")))
 
     async def _record_failure(

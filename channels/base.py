@@ -63,10 +63,12 @@ class InboundMessage:
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """A tappable answer on channels that have buttons; SMS renders the text instead."""
+    """A tappable answer on channels that have buttons; SMS renders the text instead. A button with a
+    ``url`` opens that link instead of answering."""
 
     label: str
     value: str
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

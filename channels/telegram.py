@@ -798,18 +798,20 @@ class Telegram:
             )
         if not message.buttons:
             return None
+        answers = [button for button in message.buttons if button.url is None]
+        links = [button for button in message.buttons if button.url is not None]
         for button in message.buttons:
             size = len(button.value.encode("utf-8", "replace"))
             if not button.label.strip():
                 raise Rejected("a button has an empty label")
-            if not 1 <= size <= MAX_CALLBACK_DATA_BYTES:
+            if button.url is None and not 1 <= size <= MAX_CALLBACK_DATA_BYTES:
                 raise Rejected(f"button data is {size} bytes; Telegram allows 1-{MAX_CALLBACK_DATA_BYTES}")
-        return InlineKeyboardMarkup(
-            [
-                [InlineKeyboardButton(button.label, callback_data=button.value) for button in row]
-                for row in _button_rows(message.buttons)
-            ]
-        )
+        rows = [
+            [InlineKeyboardButton(button.label, callback_data=button.value) for button in row]
+            for row in _button_rows(answers)
+        ]
+        rows += [[InlineKeyboardButton(button.label, url=button.url)] for button in links]
+        return InlineKeyboardMarkup(rows)
 
     async def send(self, message: OutboundMessage) -> str:
         """Send ``message`` and return ``"<chat id>:<message id>"`` of its last part.

@@ -202,3 +202,19 @@ async def test_the_published_page_suppresses_small_counts(server: Harness) -> No
     [card] = data["cards"]
     assert card["participants"] == "fewer than 10"
     assert json.dumps(card).count("+447700") == 0
+
+
+async def test_on_telegram_the_cards_public_page_is_a_link_button(tg_server: Harness) -> None:
+    await _took_part(tg_server)
+    card_id = await _approved_card(tg_server, CARD + "public_url: https://example.gov.uk/you-said-we-did\n")
+    await tg_server.loopline.closing.schedule(card_id, at=tg_server.clock(), actor="tom.comms")
+    await tg_server.loopline.closing.send_due()
+    assert tg_server.telegram is not None
+    before = len(tg_server.telegram.sent)
+
+    await tg_server.send_all()
+
+    [message] = tg_server.telegram.sent[before:]
+    rows = message["reply_markup"]["inline_keyboard"]
+    assert [b["text"] for b in rows[0]] == ["Yes", "Partly", "No"]
+    assert rows[-1] == [{"text": "Play areas", "url": "https://example.gov.uk/you-said-we-did"}]
