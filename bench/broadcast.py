@@ -57,7 +57,6 @@ import resource
 import signal
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -1913,23 +1912,10 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     plan = Plan.of(args)
     random.seed(args.seed)
-    started = time.perf_counter()
-
-    async def everything() -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        with tempfile.TemporaryDirectory(prefix="loopline-bench-") as workdir:
-            return await run(args, plan, Path(workdir))
-
-    try:
-        outcome = uvloop.run(everything())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        inbound._log("interrupted; child processes stopped")
-        return 130
-    report(args, plan, outcome, time.perf_counter() - started)
-    return 0
+    return inbound.run_benchmark(
+        lambda workdir: run(args, plan, workdir),
+        lambda outcome, seconds: report(args, plan, outcome, seconds),
+    )
 
 
 if __name__ == "__main__":

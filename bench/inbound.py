@@ -40,7 +40,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1713,12 +1713,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str]) -> int:
-    if argv and argv[0] == CHILD:
-        child_main(argv[1:])
-        return 0
-    args = parse_args(argv)
-    plan = Plan.of(args)
+def run_benchmark(
+    run_in: Callable[[Path], Awaitable[dict[str, Any]]],
+    report_with: Callable[[dict[str, Any], float], None],
+) -> int:
+    """Run a benchmark in a temporary folder under uvloop; SIGTERM or Ctrl-C stops every child process."""
     started = time.perf_counter()
 
     async def everything() -> dict[str, Any]:
@@ -1727,15 +1726,27 @@ def main(argv: Sequence[str]) -> int:
         assert task is not None
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
         with tempfile.TemporaryDirectory(prefix="loopline-bench-") as workdir:
-            return await run(args, plan, Path(workdir))
+            return await run_in(Path(workdir))
 
     try:
         outcome = uvloop.run(everything())
     except (KeyboardInterrupt, asyncio.CancelledError):
         _log("interrupted; child processes stopped")
         return 130
-    report(args, plan, outcome, time.perf_counter() - started)
+    report_with(outcome, time.perf_counter() - started)
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    if argv and argv[0] == CHILD:
+        child_main(argv[1:])
+        return 0
+    args = parse_args(argv)
+    plan = Plan.of(args)
+    return run_benchmark(
+        lambda workdir: run(args, plan, workdir),
+        lambda outcome, seconds: report(args, plan, outcome, seconds),
+    )
 
 
 if __name__ == "__main__":

@@ -38,10 +38,8 @@ import os
 import platform
 import random
 import secrets
-import signal
 import sqlite3
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -51,7 +49,6 @@ from types import ModuleType
 from typing import Any
 
 import aiohttp
-import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
@@ -554,23 +551,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     plan = dataclasses.replace(Plan.of(args.w1_args), open_loads=())  # W1: the closed loop only
-    started = time.perf_counter()
-
-    async def everything() -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        with tempfile.TemporaryDirectory(prefix="loopline-bench-") as workdir:
-            return await run(args, plan, Path(workdir))
-
-    try:
-        outcome = uvloop.run(everything())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        inbound._log("interrupted; child processes stopped")
-        return 130
-    report(args, plan, outcome, time.perf_counter() - started)
-    return 0
+    return inbound.run_benchmark(
+        lambda workdir: run(args, plan, workdir),
+        lambda outcome, seconds: report(args, plan, outcome, seconds),
+    )
 
 
 if __name__ == "__main__":
