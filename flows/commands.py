@@ -30,7 +30,7 @@ def command_in(text: str) -> Command | None:
     "please" beside STOP is also accepted ("Stop please") because a resident asking to stop must be stopped.
     "STOP the fly-tipping" is not a command.
     """
-    words = normalise(text).replace("opt out", "optout").split()
+    words = normalise(text).replace("opt out", "optout").replace("opt-out", "optout").split()
     if len(words) == 2 and "please" in words:
         words = [word for word in words if word != "please"]
         if words and words[0] not in STOP_WORDS:

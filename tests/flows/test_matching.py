@@ -146,3 +146,8 @@ def test_not_commands(text: str) -> None:
 )
 def test_language_words(text: str, language: str | None) -> None:
     assert language_in(text) == language
+
+
+@pytest.mark.parametrize("text", ["opt-out", "Opt out", "OPTOUT!"])
+def test_opting_out_is_a_stop_however_it_is_spelt(text: str) -> None:
+    assert command_in(text) is Command.STOP
