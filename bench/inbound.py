@@ -1610,21 +1610,7 @@ def report(args: argparse.Namespace, plan: Plan, outcome: dict[str, Any], elapse
     if outcome["clock_offset_s"]:
         shift = outcome["clock_offset_s"]
         out.write(f"note: the server's clock was shifted by {shift:.0f} s into the survey dates\n")
-    profile = outcome["profile"]
-    if profile:
-        out.write(f"\npy-spy on the Loopline server during the closed loop ({profile['samples']} samples):\n")
-        out.write("  by area (%):\n")
-        for name, pct in profile["areas_pct"]:
-            out.write(f"    {pct:5.1f}  {name}\n")
-        out.write("  inclusive % (top):\n")
-        for name, pct in profile["inclusive_pct"]:
-            out.write(f"    {pct:5.1f}  {name}\n")
-        out.write("  self % (top):\n")
-        for name, pct in profile["self_pct"]:
-            out.write(f"    {pct:5.1f}  {name}\n")
-    if warnings:
-        out.write("\nwarnings:\n" + "".join(f"  - {w}\n" for w in warnings))
-    out.write(f"\ntotal time {elapsed:.1f} s\n\n")
+    write_tail(out, "the Loopline server during the closed loop", outcome["profile"], warnings, elapsed)
 
     document = {
         "benchmark": "W1 inbound SMS webhook to reply queued",
@@ -1657,7 +1643,7 @@ def report(args: argparse.Namespace, plan: Plan, outcome: dict[str, Any], elapse
         "db_rows": rows,
         "w1_answered": outcome["w1_ok"],
         "w1_mix": outcome["mix"],
-        "profile": profile,
+        "profile": outcome["profile"],
         "warnings": warnings,
         "seconds": round(elapsed, 1),
     }
@@ -1711,6 +1697,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--client-core", type=int)
     parser.add_argument("--py-spy", metavar="FILE", help="py-spy the W1 closed loop into FILE (raw format)")
     return parser.parse_args(argv)
+
+
+def write_tail(
+    out: TextIO, where: str, profile: dict[str, Any] | None, warnings: Sequence[str], elapsed: float
+) -> None:
+    """The end of every benchmark report: the py-spy profile (if taken), warnings and the total time."""
+    if profile:
+        out.write(f"\npy-spy on {where} ({profile['samples']} samples):\n")
+        for title, key in (("by area", "areas_pct"), ("inclusive", "inclusive_pct"), ("self", "self_pct")):
+            out.write(f"  {title} (%):\n")
+            for name, pct in profile[key]:
+                out.write(f"    {pct:5.1f}  {name}\n")
+    if warnings:
+        out.write("\nwarnings:\n" + "".join(f"  - {w}\n" for w in warnings))
+    out.write(f"\ntotal time {elapsed:.1f} s\n\n")
 
 
 def run_benchmark(

@@ -633,16 +633,7 @@ def report(args: argparse.Namespace, plan: Plan, outcome: dict[str, Any], elapse
     )
     if outcome["clock_offset_s"]:
         out.write(f"note: the W1 server's clock was shifted by {outcome['clock_offset_s']:.0f} s\n")
-    profile = outcome["profile"]
-    if profile:
-        out.write(f"\npy-spy on the Slack server during the closed loop ({profile['samples']} samples):\n")
-        for title, key in (("by area", "areas_pct"), ("inclusive", "inclusive_pct"), ("self", "self_pct")):
-            out.write(f"  {title} (%):\n")
-            for name, pct in profile[key]:
-                out.write(f"    {pct:5.1f}  {name}\n")
-    if warnings:
-        out.write("\nwarnings:\n" + "".join(f"  - {w}\n" for w in warnings))
-    out.write(f"\ntotal time {elapsed:.1f} s\n\n")
+    inbound.write_tail(out, "the Slack server during the closed loop", outcome["profile"], warnings, elapsed)
 
     document = {
         "benchmark": "W5 Slack ingress: signed slash command or event to report stored and acked",
@@ -681,7 +672,7 @@ def report(args: argparse.Namespace, plan: Plan, outcome: dict[str, Any], elapse
         "retried_sample": sample,
         "slack_mix": outcome["slack_mix"],
         "slack_api_calls": api_calls,
-        "profile": profile,
+        "profile": outcome["profile"],
         "warnings": warnings,
         "seconds": round(elapsed, 1),
     }

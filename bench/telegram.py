@@ -454,16 +454,7 @@ def report(args: argparse.Namespace, plan: Plan, outcome: dict[str, Any], elapse
             f"note: the servers' clock was shifted by {outcome['clock_offset_s']:.0f} s "
             "into the survey dates\n"
         )
-    profile = outcome["profile"]
-    if profile:
-        out.write(f"\npy-spy on the W5 server during the closed loop ({profile['samples']} samples):\n")
-        for title, key in (("by area", "areas_pct"), ("inclusive", "inclusive_pct"), ("self", "self_pct")):
-            out.write(f"  {title} (%):\n")
-            for name, pct in profile[key]:
-                out.write(f"    {pct:5.1f}  {name}\n")
-    if warnings:
-        out.write("\nwarnings:\n" + "".join(f"  - {w}\n" for w in warnings))
-    out.write(f"\ntotal time {elapsed:.1f} s\n\n")
+    inbound.write_tail(out, "the W5 server during the closed loop", outcome["profile"], warnings, elapsed)
 
     document = {
         "benchmark": "W5 Telegram ingress: webhook update to reply queued",
@@ -504,7 +495,7 @@ def report(args: argparse.Namespace, plan: Plan, outcome: dict[str, Any], elapse
             "text_phases": outcome["bot_api_contacts_text"],
             "all": outcome["bot_api_contacts_total"],
         },
-        "profile": profile,
+        "profile": outcome["profile"],
         "warnings": warnings,
         "seconds": round(elapsed, 1),
     }
